@@ -1,0 +1,1 @@
+namespace SigLip.Backends.TorchSharp; internal static class Placeholder {}

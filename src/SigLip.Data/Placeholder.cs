@@ -1,0 +1,1 @@
+namespace SigLip.Data; internal static class Placeholder {}

@@ -1,0 +1,34 @@
+namespace SigLip.Reference.Backends;
+
+/// <summary>
+/// Backends by name. The core registers only the reference backend; an application (the CLI, a
+/// test) adds the others, so the core never references a backend assembly.
+/// </summary>
+public sealed class BackendRegistry
+{
+    private readonly List<IBackendProvider> _providers = [];
+
+    public IReadOnlyList<IBackendProvider> Providers => _providers;
+
+    public BackendRegistry Register(IBackendProvider provider)
+    {
+        if (_providers.Any(p => string.Equals(p.Name, provider.Name, StringComparison.OrdinalIgnoreCase)))
+            throw new ArgumentException($"A backend named '{provider.Name}' is already registered.");
+        _providers.Add(provider);
+        return this;
+    }
+
+    /// <summary>The provider called <paramref name="name"/>; an unknown name lists the known ones.</summary>
+    public IBackendProvider Find(string name) =>
+        _providers.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"Unknown backend '{name}'. Known backends: {string.Join(", ", _providers.Select(p => p.Name))}.");
+
+    /// <summary>Finds and starts a backend, or throws <see cref="BackendUnavailableException"/> with the reason.</summary>
+    public IBackend Start(string name, BackendOptions? options = null)
+    {
+        var provider = Find(name);
+        var probe = provider.Probe();
+        if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{provider.Name}' cannot start on this machine: {probe.Reason}");
+        return provider.Start(options ?? new BackendOptions());
+    }
+}

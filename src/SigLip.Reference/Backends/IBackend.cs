@@ -1,0 +1,152 @@
+using SigLip.Reference.Models;
+
+namespace SigLip.Reference.Backends;
+
+// The backend contract (after DiffSharp's Reference/Torch split): what a backend provides so that
+// golden verification and training can run on it. The reference backend implements it in managed
+// code and IS the specification; every other backend is measured against it through golden cases.
+// Tensors cross the contract as host float64 Tensors; a backend computes in its own working dtype.
+
+/// <summary>Which pairwise loss a step uses.</summary>
+public enum LossKind
+{
+    /// <summary>SigLIP's pairwise sigmoid loss.</summary>
+    Sigmoid,
+    /// <summary>CLIP's softmax (InfoNCE) loss, the paper's baseline.</summary>
+    Softmax,
+}
+
+/// <summary>Towers whose parameters are locked: no gradient is computed for them and they never change.</summary>
+[Flags]
+public enum LockedTowers
+{
+    None = 0,
+    /// <summary>SigLiT: the image tower is frozen.</summary>
+    Image = 1,
+    Text = 2,
+}
+
+/// <summary>Whether a backend can start on this machine, and if not, why (and what to do about it).</summary>
+public sealed record BackendAvailability(bool CanStart, string Reason);
+
+/// <summary>How to start a backend.</summary>
+/// <param name="DType">"float64", "float32", "bfloat16" (mixed precision) or null for the backend's default.</param>
+/// <param name="LibTorchPath">A folder holding libtorch (e.g. PyTorch's torch/lib); null: SIGLIP_LIBTORCH or the packaged one.</param>
+/// <param name="Seed">Seed for anything random inside the backend.</param>
+public sealed record BackendOptions(string? DType = null, string? LibTorchPath = null, int Seed = 0);
+
+/// <summary>Settings of the pairwise loss.</summary>
+/// <param name="Kind">Sigmoid (SigLIP) or softmax (CLIP).</param>
+/// <param name="Chunks">D, the number of simulated devices of the chunked sigmoid loss (1 = dense).</param>
+/// <param name="NormEpsilon">Added to the L2 norm before dividing (0 matches HF; big_vision uses 1e-8).</param>
+public sealed record LossOptions(LossKind Kind = LossKind.Sigmoid, int Chunks = 1, double NormEpsilon = 0.0)
+{
+    public static LossOptions Default { get; } = new();
+}
+
+/// <summary>
+/// A loss value with its gradients. Embedding gradients are with respect to the UNnormalised
+/// embeddings (the backward runs through the L2 normalisation).
+/// </summary>
+public sealed record LossResult(
+    double Loss,
+    Tensor GradImageEmbeds,
+    Tensor GradTextEmbeds,
+    double GradLogitScale,
+    double GradLogitBias,
+    Tensor? LogitsPerImage = null);
+
+/// <summary>AdamW with decoupled weight decay, plus gradient clipping by global norm.</summary>
+/// <param name="MaxGradNorm">Clip the global gradient norm to this (0 or less: no clipping).</param>
+public sealed record AdamWSettings(
+    double Beta1 = 0.9,
+    double Beta2 = 0.999,
+    double Epsilon = 1e-8,
+    double WeightDecay = 1e-4,
+    double MaxGradNorm = 1.0);
+
+/// <summary>What one forward and backward pass gives back.</summary>
+/// <param name="Loss">The batch's loss.</param>
+/// <param name="Outputs">Named outputs (HF names, see <see cref="OutputNames"/>) when asked for, else empty.</param>
+public sealed record StepResult(double Loss, IReadOnlyDictionary<string, Tensor> Outputs);
+
+/// <summary>The names of a model's outputs, as HF transformers calls them.</summary>
+public static class OutputNames
+{
+    public const string ImageEmbeds = "image_embeds";
+    public const string TextEmbeds = "text_embeds";
+    public const string LogitsPerText = "logits_per_text";
+    public const string LogitsPerImage = "logits_per_image";
+    public const string Loss = "loss";
+    public const string VisionLastHiddenState = "vision_last_hidden_state";
+    public const string VisionPoolerOutput = "vision_pooler_output";
+    public const string TextLastHiddenState = "text_last_hidden_state";
+    public const string TextPoolerOutput = "text_pooler_output";
+    /// <summary>Gradients are stored as <c>grad.&lt;parameter name&gt;</c>.</summary>
+    public const string GradPrefix = "grad.";
+}
+
+/// <summary>A model living on a backend: its parameters, forward, backward and optimizer.</summary>
+public interface ISiglipModel : IDisposable
+{
+    SiglipConfig Config { get; }
+    LockedTowers Locked { get; }
+
+    /// <summary>Forward only. With <paramref name="collectOutputs"/>, every named output comes back.</summary>
+    StepResult Forward(SiglipBatch batch, LossOptions loss, bool collectOutputs);
+
+    /// <summary>Forward and backward: afterwards <see cref="Gradients"/> holds d loss / d parameter (not accumulated).</summary>
+    StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs);
+
+    /// <summary>The gradients of the last <see cref="ForwardBackward"/>, by HF parameter name. Locked towers have none.</summary>
+    NamedTensors Gradients();
+
+    /// <summary>Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.</summary>
+    double OptimizerStep(AdamWSettings settings, double learningRate);
+
+    /// <summary>Copies of all parameters, by HF name, in <see cref="ParameterLayout"/> order.</summary>
+    NamedTensors GetParameters();
+
+    /// <summary>Replaces parameters by name (every name must exist with the same shape).</summary>
+    void SetParameters(IReadOnlyDictionary<string, Tensor> parameters);
+
+    /// <summary>The optimizer's state (moments and step count), for checkpoints.</summary>
+    NamedTensors GetOptimizerState();
+
+    void SetOptimizerState(IReadOnlyDictionary<string, Tensor> state);
+
+    /// <summary>L2-normalised image embeddings [B, D] of pixel values [B, C, H, W].</summary>
+    Tensor EmbedImages(Tensor pixelValues);
+
+    /// <summary>L2-normalised text embeddings [B, D] of token ids [B, L].</summary>
+    Tensor EmbedTexts(TokenIds inputIds);
+}
+
+/// <summary>A started backend.</summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+    /// <summary>Where it computes, in words (e.g. "cpu", "cuda:0 NVIDIA H200").</summary>
+    string Device { get; }
+    /// <summary>The working dtype ("float64", "float32", "bfloat16"); golden tolerances are chosen by it.</summary>
+    string DType { get; }
+
+    /// <summary>The pairwise loss of unnormalised embeddings [n, d] and its gradients.</summary>
+    LossResult Loss(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions options);
+
+    /// <summary>A model with the given parameters (HF names) on this backend.</summary>
+    ISiglipModel CreateModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None);
+}
+
+/// <summary>A backend that can be found by name, probed and started.</summary>
+public interface IBackendProvider
+{
+    string Name { get; }
+    string Description { get; }
+    /// <summary>Cheap check: can it start here? If not, the reason says what was tried and what to set.</summary>
+    BackendAvailability Probe();
+    IBackend Start(BackendOptions options);
+}
+
+/// <summary>Thrown when a backend cannot start; the message says what was tried and what to set.</summary>
+public sealed class BackendUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

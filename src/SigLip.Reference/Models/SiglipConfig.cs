@@ -1,0 +1,83 @@
+namespace SigLip.Reference.Models;
+
+/// <summary>The image tower's sizes, as in HF <c>SiglipVisionConfig</c>. Defaults are SigLIP B/16-224.</summary>
+public sealed record VisionConfig(
+    int HiddenSize = 768,
+    int IntermediateSize = 3072,
+    int NumHiddenLayers = 12,
+    int NumAttentionHeads = 12,
+    int NumChannels = 3,
+    int ImageSize = 224,
+    int PatchSize = 16,
+    double LayerNormEps = 1e-6,
+    string HiddenAct = "gelu_pytorch_tanh")
+{
+    /// <summary>Patches per side: ImageSize / PatchSize.</summary>
+    public int PatchesPerSide => ImageSize / PatchSize;
+    /// <summary>N, the number of image tokens (no class token).</summary>
+    public int NumPatches => PatchesPerSide * PatchesPerSide;
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+}
+
+/// <summary>The text tower's sizes, as in HF <c>SiglipTextConfig</c>. Defaults are SigLIP B/16-224.</summary>
+public sealed record TextConfig(
+    int VocabSize = 32000,
+    int HiddenSize = 768,
+    int IntermediateSize = 3072,
+    int NumHiddenLayers = 12,
+    int NumAttentionHeads = 12,
+    int MaxPositionEmbeddings = 64,
+    int? ProjectionSize = null,
+    double LayerNormEps = 1e-6,
+    string HiddenAct = "gelu_pytorch_tanh",
+    int PadTokenId = 1,
+    int BosTokenId = 49406,
+    int EosTokenId = 49407)
+{
+    /// <summary>P, the width of the text head's output (HF: projection_size, defaulting to hidden_size).</summary>
+    public int ProjectionDim => ProjectionSize ?? HiddenSize;
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+}
+
+/// <summary>
+/// A whole SigLIP model's configuration (HF <c>SiglipConfig</c>): the two towers. The text tower's
+/// projection width must equal the image tower's width, since the two embeddings are compared.
+/// </summary>
+public sealed record SiglipConfig(TextConfig Text, VisionConfig Vision)
+{
+    /// <summary>SigLIP B/16-224, HF <c>SiglipConfig()</c> defaults.</summary>
+    public static SiglipConfig Base16_224 { get; } = new(new TextConfig(), new VisionConfig());
+
+    /// <summary>The width of both embeddings (the image tower's hidden size).</summary>
+    public int EmbedDim => Vision.HiddenSize;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the field when the sizes cannot form a model.</summary>
+    public void Validate()
+    {
+        static void Positive(string name, int v) { if (v <= 0) throw new ArgumentException($"config: {name} must be positive, got {v}."); }
+        Positive("vision_config.hidden_size", Vision.HiddenSize);
+        Positive("vision_config.intermediate_size", Vision.IntermediateSize);
+        Positive("vision_config.num_hidden_layers", Vision.NumHiddenLayers);
+        Positive("vision_config.num_attention_heads", Vision.NumAttentionHeads);
+        Positive("vision_config.num_channels", Vision.NumChannels);
+        Positive("vision_config.image_size", Vision.ImageSize);
+        Positive("vision_config.patch_size", Vision.PatchSize);
+        Positive("text_config.vocab_size", Text.VocabSize);
+        Positive("text_config.hidden_size", Text.HiddenSize);
+        Positive("text_config.intermediate_size", Text.IntermediateSize);
+        Positive("text_config.num_hidden_layers", Text.NumHiddenLayers);
+        Positive("text_config.num_attention_heads", Text.NumAttentionHeads);
+        Positive("text_config.max_position_embeddings", Text.MaxPositionEmbeddings);
+        Positive("text_config.projection_size", Text.ProjectionDim);
+        if (Vision.HiddenSize % Vision.NumAttentionHeads != 0)
+            throw new ArgumentException($"config: vision_config.hidden_size {Vision.HiddenSize} is not divisible by num_attention_heads {Vision.NumAttentionHeads}.");
+        if (Text.HiddenSize % Text.NumAttentionHeads != 0)
+            throw new ArgumentException($"config: text_config.hidden_size {Text.HiddenSize} is not divisible by num_attention_heads {Text.NumAttentionHeads}.");
+        if (Vision.ImageSize % Vision.PatchSize != 0)
+            throw new ArgumentException($"config: vision_config.image_size {Vision.ImageSize} is not divisible by patch_size {Vision.PatchSize}.");
+        if (Text.ProjectionDim != Vision.HiddenSize)
+            throw new ArgumentException($"config: text_config.projection_size {Text.ProjectionDim} must equal vision_config.hidden_size {Vision.HiddenSize}: the two embeddings are compared by dot product.");
+        if (Vision.LayerNormEps < 0 || Text.LayerNormEps < 0)
+            throw new ArgumentException("config: layer_norm_eps must be non-negative.");
+    }
+}

@@ -1,0 +1,59 @@
+namespace SigLip.Reference.Numerics;
+
+/// <summary>An element passes when |a - e| &lt;= Atol + Rtol * |e|.</summary>
+public sealed record Tolerance(double Atol, double Rtol)
+{
+    /// <summary>float64 against HF transformers float64 (the encoders issue's bound).</summary>
+    public static Tolerance Float64 { get; } = new(1e-11, 1e-9);
+
+    public bool Accepts(double actual, double expected) =>
+        Math.Abs(actual - expected) <= Atol + Rtol * Math.Abs(expected);
+
+    public override string ToString() => $"atol {Atol:G3}, rtol {Rtol:G3}";
+}
+
+/// <summary>How an actual tensor compares with an expected one: the worst element and whether all pass.</summary>
+public sealed record Comparison(
+    string Name,
+    bool Passed,
+    double MaxAbsError,
+    double MaxRelError,
+    IReadOnlyList<int> WorstIndex,
+    double WorstActual,
+    double WorstExpected,
+    Tolerance Tolerance,
+    string? Problem = null)
+{
+    public override string ToString() => Problem is not null
+        ? $"{Name}: FAIL ({Problem})"
+        : $"{Name}: {(Passed ? "pass" : "FAIL")} max abs {MaxAbsError:E3}, max rel {MaxRelError:E3}, worst at {Tensor.ShapeToString(WorstIndex)} actual {WorstActual:R} expected {WorstExpected:R} ({Tolerance})";
+
+    /// <summary>
+    /// Compares element by element. The worst element is the one that most exceeds its allowance
+    /// (|a-e| - (atol + rtol|e|)); a NaN anywhere fails. Shapes must agree.
+    /// </summary>
+    public static Comparison Of(string name, Tensor actual, Tensor expected, Tolerance tolerance)
+    {
+        if (!actual.Shape.SequenceEqual(expected.Shape))
+            return new Comparison(name, false, double.NaN, double.NaN, [], double.NaN, double.NaN, tolerance,
+                $"shape {Tensor.ShapeToString(actual.Shape)} but expected {Tensor.ShapeToString(expected.Shape)}");
+        double maxAbs = 0, maxRel = 0, worstExcess = double.NegativeInfinity;
+        long worst = 0;
+        bool passed = true;
+        var a = actual.Data;
+        var e = expected.Data;
+        for (long i = 0; i < a.Length; i++)
+        {
+            double err = Math.Abs(a[i] - e[i]);
+            double allowance = tolerance.Atol + tolerance.Rtol * Math.Abs(e[i]);
+            double excess = double.IsNaN(err) ? double.PositiveInfinity : err - allowance;
+            if (!(err <= allowance)) passed = false;
+            if (double.IsNaN(err) || err > maxAbs) maxAbs = double.IsNaN(err) ? double.NaN : Math.Max(maxAbs, err);
+            double rel = e[i] == 0 ? (err == 0 ? 0 : double.PositiveInfinity) : err / Math.Abs(e[i]);
+            if (!double.IsNaN(maxAbs) && rel > maxRel) maxRel = rel;
+            if (excess > worstExcess) { worstExcess = excess; worst = i; }
+        }
+        if (a.Length == 0) return new Comparison(name, true, 0, 0, [], 0, 0, tolerance);
+        return new Comparison(name, passed, maxAbs, maxRel, Tensor.Unravel(actual.Shape, worst), a[worst], e[worst], tolerance);
+    }
+}

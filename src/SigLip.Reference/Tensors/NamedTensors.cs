@@ -1,0 +1,49 @@
+using System.Collections;
+
+namespace SigLip.Reference;
+
+/// <summary>
+/// An ordered name -> tensor map: parameters, gradients, golden outputs. Keeps insertion order so
+/// files are written in a stable order; lookups are by name.
+/// </summary>
+public sealed class NamedTensors : IReadOnlyDictionary<string, Tensor>
+{
+    private readonly List<string> _order = [];
+    private readonly Dictionary<string, Tensor> _byName = new(StringComparer.Ordinal);
+
+    public NamedTensors() { }
+
+    public NamedTensors(IEnumerable<KeyValuePair<string, Tensor>> items)
+    {
+        foreach (var (k, v) in items) Add(k, v);
+    }
+
+    public void Add(string name, Tensor tensor)
+    {
+        if (_byName.ContainsKey(name)) throw new ArgumentException($"A tensor named '{name}' is already present.");
+        _order.Add(name);
+        _byName[name] = tensor;
+    }
+
+    /// <summary>Adds or replaces.</summary>
+    public void Set(string name, Tensor tensor)
+    {
+        if (!_byName.ContainsKey(name)) _order.Add(name);
+        _byName[name] = tensor;
+    }
+
+    public Tensor this[string key] => _byName.TryGetValue(key, out var t)
+        ? t
+        : throw new KeyNotFoundException($"No tensor named '{key}'. Known names start with: {string.Join(", ", _order.Take(5))}{(_order.Count > 5 ? ", ..." : "")}");
+
+    public IEnumerable<string> Keys => _order;
+    public IEnumerable<Tensor> Values => _order.Select(k => _byName[k]);
+    public int Count => _order.Count;
+    public bool ContainsKey(string key) => _byName.ContainsKey(key);
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Tensor value) => _byName.TryGetValue(key, out value);
+    public IEnumerator<KeyValuePair<string, Tensor>> GetEnumerator() => _order.Select(k => new KeyValuePair<string, Tensor>(k, _byName[k])).GetEnumerator();
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>A deep copy (every tensor's data is copied).</summary>
+    public NamedTensors DeepClone() => new(this.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.Clone())));
+}

@@ -1,0 +1,91 @@
+namespace SigLip.Reference;
+
+/// <summary>
+/// A dense, row-major float64 array with a shape. It is the currency between the reference, the
+/// backends and the files: golden cases, checkpoints and gradients travel as <see cref="Tensor"/>.
+/// </summary>
+public sealed class Tensor
+{
+    /// <summary>Wraps <paramref name="data"/> (not copied) with the given shape.</summary>
+    public Tensor(IReadOnlyList<int> shape, double[] data)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(data);
+        long size = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"Tensor shape {ShapeToString(shape)} has a negative dimension.");
+            size *= d;
+        }
+        if (size != data.Length)
+            throw new ArgumentException($"Tensor shape {ShapeToString(shape)} holds {size} elements but {data.Length} were given.");
+        Shape = shape.ToArray();
+        Data = data;
+    }
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(params int[] shape)
+    {
+        long size = 1;
+        foreach (var d in shape) size *= d;
+        return new Tensor(shape, new double[size]);
+    }
+
+    /// <summary>A tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor FromArray(IReadOnlyList<int> shape, IEnumerable<double> values) => new(shape, values.ToArray());
+
+    /// <summary>A one-element tensor of shape [1] (how HF stores logit_scale and logit_bias).</summary>
+    public static Tensor Scalar(double value) => new([1], [value]);
+
+    public IReadOnlyList<int> Shape { get; }
+    public double[] Data { get; }
+    public int Size => Data.Length;
+    public int Rank => Shape.Count;
+
+    public Tensor Clone() => new(Shape, (double[])Data.Clone());
+
+    public Tensor Reshape(params int[] shape) => new(shape, Data);
+
+    public override string ToString() => $"Tensor{ShapeToString(Shape)}";
+
+    public static string ShapeToString(IReadOnlyList<int> shape) => "[" + string.Join(", ", shape) + "]";
+
+    /// <summary>Row-major multi-index of a flat element index, e.g. [2, 0, 5].</summary>
+    public static int[] Unravel(IReadOnlyList<int> shape, long flat)
+    {
+        var index = new int[shape.Count];
+        for (int d = shape.Count - 1; d >= 0; d--)
+        {
+            int n = Math.Max(shape[d], 1);
+            index[d] = (int)(flat % n);
+            flat /= n;
+        }
+        return index;
+    }
+}
+
+/// <summary>Token ids of a batch: <c>Ids</c> is row-major [Batch, Length].</summary>
+public sealed record TokenIds(int Batch, int Length, int[] Ids)
+{
+    public int this[int b, int t] => Ids[b * Length + t];
+
+    public static TokenIds FromRows(IReadOnlyList<IReadOnlyList<int>> rows)
+    {
+        if (rows.Count == 0) return new TokenIds(0, 0, []);
+        int length = rows[0].Count;
+        var ids = new int[rows.Count * length];
+        for (int b = 0; b < rows.Count; b++)
+        {
+            if (rows[b].Count != length)
+                throw new ArgumentException($"Token row {b} has {rows[b].Count} ids but row 0 has {length}; every row must have the same length.");
+            for (int t = 0; t < length; t++) ids[b * length + t] = rows[b][t];
+        }
+        return new TokenIds(rows.Count, length, ids);
+    }
+}
+
+/// <summary>One training or evaluation batch: images [B, C, H, W] in [-1, 1] and their captions' token ids [B, L].</summary>
+public sealed record SiglipBatch(Tensor PixelValues, TokenIds InputIds)
+{
+    public int Size => InputIds.Batch;
+}
