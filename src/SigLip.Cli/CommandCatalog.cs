@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace SigLip.Cli;
+
+/// <summary>Every verb of the `siglip` command. Add a verb here with one line.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}
