@@ -1,1 +1,0 @@
-namespace SigLip.Data; internal static class Placeholder {}
