@@ -1,0 +1,107 @@
+namespace SigLip.Reference.Layers;
+
+// Scaled dot-product attention over several heads, no mask (SigLIP masks nothing):
+//   probs[b, h, i, :] = softmax_j( scale * q[b, i, head h] . k[b, j, head h] ),  scale = headDim^-0.5
+//   out[b, i, head h] = sum_j probs[b, h, i, j] * v[b, j, head h]
+// Dimensions: B = batch, Nq = query tokens, Nk = key/value tokens, NH = heads, D = head width,
+// H = NH * D (width). Head h owns columns [h*D, (h+1)*D) of each token's H-vector, as in HF's
+// view(B, N, NH, D).
+
+/// <summary>The multi-head attention core on already projected queries, keys and values.</summary>
+public static class Attention
+{
+    /// <param name="output">[B, Nq, H], overwritten: the per-head contexts, heads concatenated.</param>
+    /// <param name="probs">[B, NH, Nq, Nk] saved for backward: the attention probabilities.</param>
+    /// <param name="query">[B, Nq, H].</param>
+    /// <param name="key">[B, Nk, H].</param>
+    /// <param name="value">[B, Nk, H].</param>
+    public static void Forward(double[] output, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
+    {
+        int width = heads * headDim;
+        double scale = 1.0 / Math.Sqrt(headDim);
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < queryTokens; i++)
+        {
+            int q = (b * queryTokens + i) * width + h * headDim;
+            int p = ((b * heads + h) * queryTokens + i) * keyTokens;
+            double max = double.NegativeInfinity;
+            for (int j = 0; j < keyTokens; j++)
+            {
+                int k = (b * keyTokens + j) * width + h * headDim;
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += query[q + d] * key[k + d];
+                double score = dot * scale;
+                probs[p + j] = score;
+                if (score > max) max = score;
+            }
+            // softmax, shifted by the row's maximum so exp never overflows
+            double sum = 0;
+            for (int j = 0; j < keyTokens; j++)
+            {
+                double e = Math.Exp(probs[p + j] - max);
+                probs[p + j] = e;
+                sum += e;
+            }
+            for (int j = 0; j < keyTokens; j++) probs[p + j] /= sum;
+
+            int o = (b * queryTokens + i) * width + h * headDim;
+            for (int d = 0; d < headDim; d++) output[o + d] = 0;
+            for (int j = 0; j < keyTokens; j++)
+            {
+                int v = (b * keyTokens + j) * width + h * headDim;
+                double pj = probs[p + j];
+                for (int d = 0; d < headDim; d++) output[o + d] += pj * value[v + d];
+            }
+        }
+    }
+
+    // forward: s_ij = scale q_i.k_j;  p_i = softmax(s_i);  out_i = sum_j p_ij v_j   (per batch and head)
+    // backward (accumulates):
+    //   dp_ij  = dout_i . v_j
+    //   dv_j  += sum_i p_ij dout_i
+    //   ds_ij  = p_ij (dp_ij - sum_k p_ik dp_ik)        (softmax Jacobian)
+    //   dq_i  += scale sum_j ds_ij k_j
+    //   dk_j  += scale sum_i ds_ij q_i
+    /// <param name="dquery">[B, Nq, H] or null.</param>
+    /// <param name="dkey">[B, Nk, H] or null.</param>
+    /// <param name="dvalue">[B, Nk, H] or null.</param>
+    /// <param name="doutput">[B, Nq, H].</param>
+    /// <param name="probs">[B, NH, Nq, Nk] from forward.</param>
+    public static void Backward(double[]? dquery, double[]? dkey, double[]? dvalue, double[] doutput, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
+    {
+        int width = heads * headDim;
+        double scale = 1.0 / Math.Sqrt(headDim);
+        var dprobs = new double[keyTokens]; // [Nk] one query row's dp
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < queryTokens; i++)
+        {
+            int q = (b * queryTokens + i) * width + h * headDim;
+            int p = ((b * heads + h) * queryTokens + i) * keyTokens;
+            double weighted = 0; // sum_k p_ik dp_ik
+            for (int j = 0; j < keyTokens; j++)
+            {
+                int v = (b * keyTokens + j) * width + h * headDim;
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += doutput[q + d] * value[v + d];
+                dprobs[j] = dot;
+                weighted += probs[p + j] * dot;
+                if (dvalue is not null)
+                {
+                    double pj = probs[p + j];
+                    for (int d = 0; d < headDim; d++) dvalue[v + d] += pj * doutput[q + d];
+                }
+            }
+            for (int j = 0; j < keyTokens; j++)
+            {
+                double dscore = probs[p + j] * (dprobs[j] - weighted) * scale;
+                int k = (b * keyTokens + j) * width + h * headDim;
+                if (dquery is not null)
+                    for (int d = 0; d < headDim; d++) dquery[q + d] += dscore * key[k + d];
+                if (dkey is not null)
+                    for (int d = 0; d < headDim; d++) dkey[k + d] += dscore * query[q + d];
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+namespace SigLip.Reference.Layers;
+
+// One pre-LN transformer layer, as HF's SiglipEncoderLayer:
+//   r = x + SelfAttention(LayerNorm1(x))
+//   y = r + Mlp(LayerNorm2(r))
+// Dimensions: B = batch, N = tokens, H = width, NH = heads, I = MLP width, R = B*N rows.
+
+/// <summary>One encoder layer's weights (HF names under <c>...encoder.layers.{i}.</c>).</summary>
+public sealed record EncoderLayerWeights(NormWeights Norm1, AttentionWeights Attention, NormWeights Norm2, MlpWeights Mlp)
+{
+    /// <summary>
+    /// The layer's arrays from named tensors (not copied: the layer reads and writes these arrays),
+    /// e.g. prefix "vision_model.encoder.layers.0".
+    /// </summary>
+    public static EncoderLayerWeights From(IReadOnlyDictionary<string, Tensor> tensors, string prefix)
+    {
+        double[] Get(string name) => tensors.TryGetValue($"{prefix}.{name}", out var t)
+            ? t.Data
+            : throw new ArgumentException($"Missing parameter '{prefix}.{name}'.");
+        return new EncoderLayerWeights(
+            new NormWeights(Get("layer_norm1.weight"), Get("layer_norm1.bias")),
+            new AttentionWeights(
+                Get("self_attn.q_proj.weight"), Get("self_attn.q_proj.bias"),
+                Get("self_attn.k_proj.weight"), Get("self_attn.k_proj.bias"),
+                Get("self_attn.v_proj.weight"), Get("self_attn.v_proj.bias"),
+                Get("self_attn.out_proj.weight"), Get("self_attn.out_proj.bias")),
+            new NormWeights(Get("layer_norm2.weight"), Get("layer_norm2.bias")),
+            new MlpWeights(Get("mlp.fc1.weight"), Get("mlp.fc1.bias"), Get("mlp.fc2.weight"), Get("mlp.fc2.bias")));
+    }
+}
+
+/// <summary>What an encoder layer's forward keeps for its backward; <see cref="Output"/> is the layer's output.</summary>
+public sealed class EncoderLayerSaved
+{
+    public EncoderLayerSaved(int batch, int tokens, int width, int heads, int intermediate)
+    {
+        int rows = batch * tokens;
+        Norm1Out = new double[rows * width];
+        Norm1Mean = new double[rows];
+        Norm1Rstd = new double[rows];
+        Attention = new SelfAttentionSaved(batch, tokens, width, heads);
+        AttentionOut = new double[rows * width];
+        Residual = new double[rows * width];
+        Norm2Out = new double[rows * width];
+        Norm2Mean = new double[rows];
+        Norm2Rstd = new double[rows];
+        Mlp = new MlpSaved(rows, intermediate);
+        MlpOut = new double[rows * width];
+        Output = new double[rows * width];
+    }
+
+    public double[] Norm1Out { get; }            // [R, H] LayerNorm1(x)
+    public double[] Norm1Mean { get; }           // [R]
+    public double[] Norm1Rstd { get; }           // [R]
+    public SelfAttentionSaved Attention { get; }
+    public double[] AttentionOut { get; }        // [R, H] SelfAttention(LayerNorm1(x))
+    public double[] Residual { get; }            // [R, H] r = x + AttentionOut
+    public double[] Norm2Out { get; }            // [R, H] LayerNorm2(r)
+    public double[] Norm2Mean { get; }           // [R]
+    public double[] Norm2Rstd { get; }           // [R]
+    public MlpSaved Mlp { get; }
+    public double[] MlpOut { get; }              // [R, H] Mlp(LayerNorm2(r))
+    public double[] Output { get; }              // [R, H] y = r + MlpOut
+}
+
+/// <summary>HF SiglipEncoderLayer (pre-LN): x + attn(LN1 x), then + MLP(LN2 .).</summary>
+public static class EncoderLayer
+{
+    /// <param name="saved">buffers (the output is <c>saved.Output</c>).</param>
+    /// <param name="input">[B, N, H].</param>
+    public static void Forward(EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon)
+    {
+        int rows = batch * tokens;
+        LayerNorm.Forward(saved.Norm1Out, saved.Norm1Mean, saved.Norm1Rstd, input, weights.Norm1.Weight, weights.Norm1.Bias, rows, width, epsilon);
+        SelfAttention.Forward(saved.AttentionOut, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads);
+        for (int i = 0; i < rows * width; i++) saved.Residual[i] = input[i] + saved.AttentionOut[i];
+        LayerNorm.Forward(saved.Norm2Out, saved.Norm2Mean, saved.Norm2Rstd, saved.Residual, weights.Norm2.Weight, weights.Norm2.Bias, rows, width, epsilon);
+        Mlp.Forward(saved.MlpOut, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate);
+        for (int i = 0; i < rows * width; i++) saved.Output[i] = saved.Residual[i] + saved.MlpOut[i];
+    }
+
+    // forward: r = x + attn(LN1 x);  y = r + mlp(LN2 r)
+    // backward: dr = dy + LN2'(mlp'(dy));  dx += dr + LN1'(attn'(dr))
+    /// <param name="dinput">[B, N, H] accumulated, or null.</param>
+    /// <param name="grads">gradient accumulators (+=).</param>
+    /// <param name="doutput">[B, N, H].</param>
+    /// <param name="input">[B, N, H], the forward input.</param>
+    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate)
+    {
+        int rows = batch * tokens;
+        var dnorm2 = new double[rows * width];    // [R, H]
+        var dresidual = (double[])doutput.Clone(); // [R, H] the skip path carries dy straight through
+        Mlp.Backward(dnorm2, grads.Mlp, doutput, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate);
+        LayerNorm.Backward(dresidual, grads.Norm2.Weight, grads.Norm2.Bias, dnorm2, saved.Residual, weights.Norm2.Weight, saved.Norm2Mean, saved.Norm2Rstd, rows, width);
+
+        var dnorm1 = new double[rows * width];    // [R, H]
+        SelfAttention.Backward(dnorm1, grads.Attention, dresidual, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads);
+        if (dinput is null) return;
+        for (int i = 0; i < rows * width; i++) dinput[i] += dresidual[i];
+        LayerNorm.Backward(dinput, grads.Norm1.Weight, grads.Norm1.Bias, dnorm1, input, weights.Norm1.Weight, saved.Norm1Mean, saved.Norm1Rstd, rows, width);
+    }
+}

@@ -1,0 +1,43 @@
+namespace SigLip.Reference.Layers;
+
+// HF SiglipMLP: y = fc2(gelu_tanh(fc1(x))).
+// Dimensions: R = rows (batch x tokens), H = width, I = intermediate (MLP) width.
+
+/// <summary>The MLP's weights: fc1 [I, H] + [I], fc2 [H, I] + [H].</summary>
+public sealed record MlpWeights(double[] Fc1Weight, double[] Fc1Bias, double[] Fc2Weight, double[] Fc2Bias)
+{
+    public static MlpWeights Zeros(int width, int intermediate) => new(
+        new double[intermediate * width], new double[intermediate], new double[width * intermediate], new double[width]);
+}
+
+/// <summary>What the MLP's forward keeps for its backward.</summary>
+public sealed class MlpSaved(int rows, int intermediate)
+{
+    public double[] Hidden { get; } = new double[rows * intermediate];     // [R, I] fc1 output, before GELU
+    public double[] Activated { get; } = new double[rows * intermediate];  // [R, I] gelu_tanh(Hidden)
+}
+
+/// <summary>fc1 -> gelu_tanh -> fc2.</summary>
+public static class Mlp
+{
+    /// <param name="output">[R, H], overwritten.</param>
+    /// <param name="input">[R, H].</param>
+    public static void Forward(double[] output, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate)
+    {
+        Linear.Forward(saved.Hidden, input, weights.Fc1Weight, weights.Fc1Bias, rows, width, intermediate);
+        Gelu.Forward(saved.Activated, saved.Hidden, rows * intermediate);
+        Linear.Forward(output, saved.Activated, weights.Fc2Weight, weights.Fc2Bias, rows, intermediate, width);
+    }
+
+    // forward: h = x W1^T + b1;  a = gelu(h);  y = a W2^T + b2
+    // backward: da from fc2, dh = gelu'(h) da, dx from fc1.
+    /// <param name="dinput">[R, H] accumulated, or null.</param>
+    public static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate)
+    {
+        var dactivated = new double[rows * intermediate]; // [R, I]
+        var dhidden = new double[rows * intermediate];    // [R, I]
+        Linear.Backward(dactivated, grads.Fc2Weight, grads.Fc2Bias, doutput, saved.Activated, weights.Fc2Weight, rows, intermediate, width);
+        Gelu.Backward(dhidden, dactivated, saved.Hidden, rows * intermediate);
+        Linear.Backward(dinput, grads.Fc1Weight, grads.Fc1Bias, dhidden, input, weights.Fc1Weight, rows, width, intermediate);
+    }
+}

@@ -1,0 +1,155 @@
+using SigLip.Reference.Layers;
+
+namespace SigLip.Reference.Models;
+
+// The text tower, HF SiglipTextTransformer (no attention mask):
+//   x0 = token_embedding[ids] + position_embedding[0..L-1]            [B, L, H]
+//   x_{l+1} = EncoderLayer_l(x_l)                                     [B, L, H]
+//   last_hidden_state = final_layer_norm(x_Lyr)                       [B, L, H]
+//   pooler_output = head(last_hidden_state[:, L-1, :])                [B, P]
+// Dimensions: B = batch, L = sequence length (<= max_position_embeddings), V = vocabulary,
+// H = width, NH = heads, I = MLP width, P = projection width (= the image tower's width).
+
+/// <summary>The saved activations of one text-tower forward pass, with its two outputs.</summary>
+public sealed class TextForwardPass
+{
+    internal TextForwardPass(TokenIds ids, TextConfig c)
+    {
+        Ids = ids;
+        int rows = ids.Batch * ids.Length, h = c.HiddenSize;
+        Embeddings = new double[rows * h];
+        Layers = Enumerable.Range(0, c.NumHiddenLayers)
+            .Select(_ => new EncoderLayerSaved(ids.Batch, ids.Length, h, c.NumAttentionHeads, c.IntermediateSize)).ToArray();
+        FinalNormMean = new double[rows];
+        FinalNormRstd = new double[rows];
+        LastHiddenState = Tensor.Zeros(ids.Batch, ids.Length, h);
+        Pooled = new double[ids.Batch * h];
+        PoolerOutput = Tensor.Zeros(ids.Batch, c.ProjectionDim);
+    }
+
+    public TokenIds Ids { get; }
+    public int Batch => Ids.Batch;
+    public int Length => Ids.Length;
+    internal double[] Embeddings { get; }            // [B, L, H] tokens + positions: layer 0's input
+    internal EncoderLayerSaved[] Layers { get; }     // Layers[l].Output = x_{l+1}
+    internal double[] FinalNormMean { get; }         // [B*L]
+    internal double[] FinalNormRstd { get; }         // [B*L]
+    internal double[] Pooled { get; }                // [B, H] last token of last_hidden_state
+
+    /// <summary>final_layer_norm output [B, L, H] (HF text last_hidden_state).</summary>
+    public Tensor LastHiddenState { get; }
+    /// <summary>head(last token) [B, P] (HF text pooler_output; the text embedding before L2 normalisation).</summary>
+    public Tensor PoolerOutput { get; }
+
+    internal double[] LayerInput(int layer) => layer == 0 ? Embeddings : Layers[layer - 1].Output;
+}
+
+/// <summary>
+/// The text tower (HF <c>text_model.*</c>). It reads the parameter arrays it is given in place
+/// (no copy), so updates to them are seen by the next forward pass.
+/// </summary>
+public sealed class TextTower
+{
+    private readonly double[] _tokens, _positions, _finalNormWeight, _finalNormBias, _headWeight, _headBias;
+    private readonly EncoderLayerWeights[] _layers;
+
+    /// <param name="parameters">at least every <c>text_model.*</c> parameter of the layout, under HF names.</param>
+    public TextTower(TextConfig config, IReadOnlyDictionary<string, Tensor> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        Specs = Layout(config);
+        Parameters = TowerParameters.Select(Specs, parameters, "text tower");
+        (_tokens, _positions, _finalNormWeight, _finalNormBias, _headWeight, _headBias, _layers) = Bind(Parameters);
+    }
+
+    public TextConfig Config { get; }
+    public NamedTensors Parameters { get; }
+    public IReadOnlyList<ParameterSpec> Specs { get; }
+
+    /// <summary>The <c>text_model.*</c> entries of <see cref="ParameterLayout"/> for this config.</summary>
+    public static IReadOnlyList<ParameterSpec> Layout(TextConfig config) =>
+        ParameterLayout.For(new SiglipConfig(config, new VisionConfig())).Where(p => p.Tower == Tower.Text).ToArray();
+
+    private (double[], double[], double[], double[], double[], double[], EncoderLayerWeights[]) Bind(IReadOnlyDictionary<string, Tensor> p) => (
+        p["text_model.embeddings.token_embedding.weight"].Data,
+        p["text_model.embeddings.position_embedding.weight"].Data,
+        p["text_model.final_layer_norm.weight"].Data,
+        p["text_model.final_layer_norm.bias"].Data,
+        p["text_model.head.weight"].Data,
+        p["text_model.head.bias"].Data,
+        Enumerable.Range(0, Config.NumHiddenLayers).Select(l => EncoderLayerWeights.From(p, $"text_model.encoder.layers.{l}")).ToArray());
+
+    /// <summary>Checks token ids against the config (vocabulary range, length); throws saying which row and position is wrong.</summary>
+    public void ValidateIds(TokenIds ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var c = Config;
+        if (ids.Batch < 1 || ids.Length < 1)
+            throw new ArgumentException($"input_ids is [{ids.Batch}, {ids.Length}]: at least one text of at least one token is needed.");
+        if (ids.Ids is null || ids.Ids.Length != ids.Batch * ids.Length)
+            throw new ArgumentException($"input_ids holds {ids.Ids?.Length ?? 0} ids but its shape [{ids.Batch}, {ids.Length}] needs {ids.Batch * ids.Length}.");
+        if (ids.Length > c.MaxPositionEmbeddings)
+            throw new ArgumentException($"input_ids has sequence length {ids.Length} but the text config allows at most max_position_embeddings = {c.MaxPositionEmbeddings}.");
+        for (int b = 0; b < ids.Batch; b++)
+        for (int t = 0; t < ids.Length; t++)
+        {
+            int id = ids[b, t];
+            if (id < 0 || id >= c.VocabSize)
+                throw new ArgumentException($"input_ids[row {b}, position {t}] = {id} is outside the vocabulary: ids must lie in [0, {c.VocabSize}) (vocab_size {c.VocabSize}).");
+        }
+    }
+
+    /// <summary>Runs the tower on token ids [B, L].</summary>
+    public TextForwardPass Forward(TokenIds inputIds)
+    {
+        ValidateIds(inputIds);
+        var c = Config;
+        int batch = inputIds.Batch, len = inputIds.Length, h = c.HiddenSize;
+        var pass = new TextForwardPass(inputIds, c);
+        TokenEmbedding.Forward(pass.Embeddings, inputIds.Ids, _tokens, batch, len, h);
+        PositionEmbedding.Forward(pass.Embeddings, pass.Embeddings, _positions, batch, len, h);
+        for (int l = 0; l < c.NumHiddenLayers; l++)
+            EncoderLayer.Forward(pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps);
+        LayerNorm.Forward(pass.LastHiddenState.Data, pass.FinalNormMean, pass.FinalNormRstd, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, _finalNormBias, batch * len, h, c.LayerNormEps);
+        LastTokenPooling.Forward(pass.Pooled, pass.LastHiddenState.Data, batch, len, h);
+        Linear.Forward(pass.PoolerOutput.Data, pass.Pooled, _headWeight, _headBias, batch, h, c.ProjectionDim);
+        return pass;
+    }
+
+    // forward: x0 = tok[ids] + pos;  x_{l+1} = layer_l(x_l);  last = LN(x_L);  out = head(last[:, L-1])
+    // backward: dpooled from the head; dlast = dLastHiddenState + (dpooled at position L-1);
+    //   dx_L = LN'(dlast); down the layers; dpos[t] = sum_b dx0[b, t]; dtok[ids[b, t]] += dx0[b, t].
+    /// <summary>
+    /// Gradients of the tower's parameters (HF names, layout order) given d pooler_output [B, P] and,
+    /// optionally, d last_hidden_state [B, L, H].
+    /// </summary>
+    public NamedTensors Backward(TextForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState = null)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        ArgumentNullException.ThrowIfNull(dPoolerOutput);
+        var c = Config;
+        int batch = pass.Batch, len = pass.Length, h = c.HiddenSize;
+        VisionTower.CheckShape("d pooler_output", dPoolerOutput, [batch, c.ProjectionDim]);
+        if (dLastHiddenState is not null) VisionTower.CheckShape("d last_hidden_state", dLastHiddenState, [batch, len, h]);
+
+        var grads = TowerParameters.Zeros(Specs);
+        var (dTokens, dPositions, dFinalNormWeight, dFinalNormBias, dHeadWeight, dHeadBias, dLayers) = Bind(grads);
+
+        var dpooled = new double[batch * h]; // [B, H]
+        Linear.Backward(dpooled, dHeadWeight, dHeadBias, dPoolerOutput.Data, pass.Pooled, _headWeight, batch, h, c.ProjectionDim);
+        var dlast = dLastHiddenState is null ? new double[batch * len * h] : (double[])dLastHiddenState.Data.Clone(); // [B, L, H]
+        LastTokenPooling.Backward(dlast, dpooled, batch, len, h);
+        var dx = new double[batch * len * h]; // [B, L, H]
+        LayerNorm.Backward(dx, dFinalNormWeight, dFinalNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, pass.FinalNormMean, pass.FinalNormRstd, batch * len, h);
+        for (int l = c.NumHiddenLayers - 1; l >= 0; l--)
+        {
+            var dprev = new double[batch * len * h];
+            EncoderLayer.Backward(dprev, dLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize);
+            dx = dprev;
+        }
+        PositionEmbedding.Backward(null, dPositions, dx, batch, len, h);
+        TokenEmbedding.Backward(dTokens, dx, pass.Ids.Ids, batch, len, h);
+        return grads;
+    }
+}
