@@ -1,1 +1,0 @@
-namespace SigLip.Backends.TorchSharp; internal static class Placeholder {}

@@ -1,0 +1,42 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SigLip.Backends.TorchSharp;
+
+/// <summary>
+/// Which dtype parameters live in and which dtype matmuls, convolutions and attention run in.
+/// float32 / float64: both the same. bfloat16 ("mixed precision", done by hand since TorchSharp has
+/// no autocast): fp32 master weights and residual stream, bf16 matmuls / conv / attention / GELU,
+/// fp32 LayerNorm, normalisation and loss.
+/// </summary>
+public sealed record Precision(ScalarType ParameterType, ScalarType ComputeType, string Name)
+{
+    public static Precision Float32 { get; } = new(ScalarType.Float32, ScalarType.Float32, "float32");
+    public static Precision Float64 { get; } = new(ScalarType.Float64, ScalarType.Float64, "float64");
+    public static Precision BFloat16Mixed { get; } = new(ScalarType.Float32, ScalarType.BFloat16, "bfloat16");
+
+    /// <summary>"float32" (or null), "float64" or "bfloat16".</summary>
+    public static Precision Parse(string? dtype) => dtype?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "float32" or "fp32" => Float32,
+        "float64" or "fp64" or "double" => Float64,
+        "bfloat16" or "bf16" => BFloat16Mixed,
+        _ => throw new ArgumentException($"Unknown dtype '{dtype}' for the TorchSharp backends; expected float32 (default), float64 or bfloat16 (mixed precision)."),
+    };
+
+    public bool IsMixed => ParameterType != ComputeType;
+
+    /// <summary>The tensor in the compute dtype (no copy when it already is).</summary>
+    public Tensor Compute(Tensor t) => t.dtype == ComputeType ? t : t.to(ComputeType);
+
+    /// <summary>The tensor in the parameter (master) dtype, for LayerNorm and the loss.</summary>
+    public Tensor Master(Tensor t) => t.dtype == ParameterType ? t : t.to(ParameterType);
+
+    /// <summary>x W^T + b in the compute dtype. x [..., in], W [out, in], b [out] -> [..., out].</summary>
+    public Tensor Linear(Tensor x, Tensor weight, Tensor? bias) =>
+        nn.functional.linear(Compute(x), Compute(weight), bias is null ? null : Compute(bias));
+
+    /// <summary>LayerNorm in the master dtype over the last dimension.</summary>
+    public Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, double eps) =>
+        nn.functional.layer_norm(Master(x), [weight.shape[0]], weight, bias, eps);
+}

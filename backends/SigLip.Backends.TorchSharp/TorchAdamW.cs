@@ -1,0 +1,159 @@
+using SigLip.Reference.Backends;
+using SigLip.Reference.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using ReferenceAdamW = SigLip.Reference.Training.AdamW;
+
+namespace SigLip.Backends.TorchSharp;
+
+/// <summary>
+/// AdamW with global-norm clipping on libtorch tensors, operation for operation the reference's
+/// <see cref="ReferenceAdamW"/> (torch.optim.AdamW, non-fused):
+/// g = clip(grad); p *= 1 - lr wd (decayed parameters only); m = b1 m + (1-b1) g;
+/// v = b2 v + (1-b2) g^2; p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps).
+/// The moments live beside the parameters, in the master dtype.
+/// </summary>
+internal sealed class TorchAdamW : IDisposable
+{
+    private sealed record Slot(ParameterSpec Spec, Parameter Parameter, Tensor ExpAvg, Tensor ExpAvgSq);
+
+    private readonly List<Slot> _slots = [];
+
+    public TorchAdamW(IEnumerable<(ParameterSpec Spec, Parameter Parameter)> trainable)
+    {
+        foreach (var (spec, p) in trainable)
+            _slots.Add(new Slot(spec, p, zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope()));
+    }
+
+    public long StepCount { get; private set; }
+
+    /// <summary>The global gradient norm (a device scalar, no host sync). Missing gradients count as zero.</summary>
+    public Tensor GradientNorm()
+    {
+        using var scope = NewDisposeScope();
+        var norms = _slots.Select(s => s.Parameter.grad is { } g ? g.detach().to(ScalarType.Float64).norm() : zeros(1, ScalarType.Float64, s.Parameter.device).squeeze()).ToArray();
+        return stack(norms).norm().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Clip, then one step; returns the norm before clipping. Throws, changing nothing, on a NaN/Inf norm.</summary>
+    public double Step(AdamWSettings settings, double learningRate)
+    {
+        Validate(settings, learningRate);
+        using var scope = NewDisposeScope();
+        var normTensor = GradientNorm();
+        double norm = normTensor.item<double>();                                 // the one host sync
+        if (!double.IsFinite(norm))
+            throw new ArithmeticException($"AdamW: the gradient holds NaN or infinite values (at optimizer step {StepCount + 1}); no parameter was changed.");
+        double clip = 1.0;
+        if (settings.MaxGradNorm > 0)
+        {
+            double coefficient = settings.MaxGradNorm / (norm + 1e-6);
+            if (coefficient < 1.0) clip = coefficient;
+        }
+        Apply(settings, learningRate, clip, null);
+        return norm;
+    }
+
+    /// <summary>
+    /// Clip and step without any host sync (for timing): the clip coefficient stays on the device and
+    /// the NaN check is skipped. Returns the device norm.
+    /// </summary>
+    public Tensor StepWithoutSync(AdamWSettings settings, double learningRate)
+    {
+        Validate(settings, learningRate);
+        using var scope = NewDisposeScope();
+        var norm = GradientNorm();
+        Tensor? clip = settings.MaxGradNorm > 0 ? (settings.MaxGradNorm / (norm + 1e-6)).clamp_max(1.0) : null;
+        Apply(settings, learningRate, 1.0, clip);
+        return norm.MoveToOuterDisposeScope();
+    }
+
+    private void Apply(AdamWSettings s, double lr, double clip, Tensor? clipOnDevice)
+    {
+        StepCount++;
+        double biasCorrection1 = 1 - Math.Pow(s.Beta1, StepCount);
+        double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(s.Beta2, StepCount));
+        double stepSize = lr / biasCorrection1;
+        using var noGrad = no_grad();
+        foreach (var slot in _slots)
+        {
+            using var scope = NewDisposeScope();
+            var g = slot.Parameter.grad ?? zeros_like(slot.Parameter);
+            if (clipOnDevice is not null) g = g * clipOnDevice.to(g.dtype);
+            else if (clip != 1.0) g = g * clip;
+            // Decoupled decay: shrinks the weight itself, only where ParameterSpec.Decayed.
+            if (slot.Spec.Decayed) slot.Parameter.mul_(1 - lr * s.WeightDecay);
+            slot.ExpAvg.mul_(s.Beta1).add_(g, alpha: 1 - s.Beta1);
+            slot.ExpAvgSq.mul_(s.Beta2).addcmul_(g, g, value: 1 - s.Beta2);
+            var denominator = slot.ExpAvgSq.sqrt() / biasCorrection2Sqrt + s.Epsilon;
+            slot.Parameter.addcdiv_(slot.ExpAvg, denominator, value: -stepSize);
+        }
+    }
+
+    public NamedTensors GetState()
+    {
+        var state = new NamedTensors();
+        foreach (var slot in _slots)
+        {
+            state.Add(ReferenceAdamW.ExpAvgPrefix + slot.Spec.Name, HostTensors.ToHost(slot.ExpAvg));
+            state.Add(ReferenceAdamW.ExpAvgSqPrefix + slot.Spec.Name, HostTensors.ToHost(slot.ExpAvgSq));
+        }
+        state.Add(ReferenceAdamW.StepName, HostTensor.Scalar(StepCount));
+        return state;
+    }
+
+    /// <summary>Every name must be present with the right shape, and no others; checked before anything changes.</summary>
+    public void SetState(IReadOnlyDictionary<string, HostTensor> state)
+    {
+        var expected = new HashSet<string>(StringComparer.Ordinal) { ReferenceAdamW.StepName };
+        foreach (var slot in _slots)
+        {
+            expected.Add(ReferenceAdamW.ExpAvgPrefix + slot.Spec.Name);
+            expected.Add(ReferenceAdamW.ExpAvgSqPrefix + slot.Spec.Name);
+        }
+        var unexpected = state.Keys.Where(k => !expected.Contains(k)).ToList();
+        if (unexpected.Count > 0)
+            throw new ArgumentException($"Optimizer state: unexpected tensor(s) {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")}; " +
+                "expected only 'step' and exp_avg./exp_avg_sq. of the trainable parameters (was the checkpoint saved with other locked towers or another config?).");
+        var missing = expected.Where(k => !state.ContainsKey(k)).ToList();
+        if (missing.Count > 0)
+            throw new ArgumentException($"Optimizer state: missing tensor(s) {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")}.");
+        var step = state[ReferenceAdamW.StepName];
+        if (step.Size != 1 || !(step.Data[0] >= 0) || step.Data[0] != Math.Floor(step.Data[0]))
+            throw new ArgumentException($"Optimizer state: 'step' must be one non-negative whole number, got {HostTensor.ShapeToString(step.Shape)} {string.Join(", ", step.Data.Take(3))}.");
+        foreach (var slot in _slots)
+            foreach (var name in new[] { ReferenceAdamW.ExpAvgPrefix + slot.Spec.Name, ReferenceAdamW.ExpAvgSqPrefix + slot.Spec.Name })
+            {
+                var t = state[name];
+                if (!t.Shape.SequenceEqual(slot.Spec.Shape))
+                    throw new ArgumentException($"Optimizer state: '{name}' has shape {HostTensor.ShapeToString(t.Shape)}, expected {HostTensor.ShapeToString(slot.Spec.Shape)}.");
+                if (t.Data.Any(x => !double.IsFinite(x)))
+                    throw new ArgumentException($"Optimizer state: '{name}' holds NaN or infinite values.");
+            }
+        using var noGrad = no_grad();
+        foreach (var slot in _slots)
+        {
+            using var m = HostTensors.ToTorch(state[ReferenceAdamW.ExpAvgPrefix + slot.Spec.Name], slot.ExpAvg.dtype, slot.ExpAvg.device);
+            using var v = HostTensors.ToTorch(state[ReferenceAdamW.ExpAvgSqPrefix + slot.Spec.Name], slot.ExpAvgSq.dtype, slot.ExpAvgSq.device);
+            slot.ExpAvg.copy_(m);
+            slot.ExpAvgSq.copy_(v);
+        }
+        StepCount = (long)step.Data[0];
+    }
+
+    private static void Validate(AdamWSettings s, double learningRate)
+    {
+        if (!(s.Beta1 >= 0 && s.Beta1 < 1)) throw new ArgumentException($"AdamW: beta1 must be in [0, 1), got {s.Beta1}.");
+        if (!(s.Beta2 >= 0 && s.Beta2 < 1)) throw new ArgumentException($"AdamW: beta2 must be in [0, 1), got {s.Beta2}.");
+        if (!(s.Epsilon > 0)) throw new ArgumentException($"AdamW: epsilon must be positive, got {s.Epsilon}.");
+        if (!(s.WeightDecay >= 0)) throw new ArgumentException($"AdamW: weight decay must be non-negative, got {s.WeightDecay}.");
+        if (double.IsNaN(s.MaxGradNorm)) throw new ArgumentException("AdamW: max gradient norm is NaN.");
+        if (!(learningRate >= 0) || !double.IsFinite(learningRate)) throw new ArgumentException($"AdamW: learning rate must be finite and non-negative, got {learningRate}.");
+    }
+
+    public void Dispose()
+    {
+        foreach (var slot in _slots) { slot.ExpAvg.Dispose(); slot.ExpAvgSq.Dispose(); }
+        _slots.Clear();
+    }
+}

@@ -1,0 +1,106 @@
+using SigLip.Reference.Backends;
+using SigLip.Reference.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SigLip.Backends.TorchSharp;
+
+/// <summary>The TorchSharp backends: "torch" (libtorch on the CPU) and "cuda" (libtorch on GPU 0).</summary>
+public static class TorchBackends
+{
+    public const string CpuName = "torch";
+    public const string CudaName = "cuda";
+
+    public static IReadOnlyList<IBackendProvider> Providers() => [new TorchBackendProvider(cuda: false), new TorchBackendProvider(cuda: true)];
+}
+
+/// <summary>Finds, probes and starts a TorchSharp backend on the CPU or on CUDA.</summary>
+public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
+{
+    public bool IsCuda { get; } = cuda;
+
+    public string Name => IsCuda ? TorchBackends.CudaName : TorchBackends.CpuName;
+
+    public string Description => IsCuda
+        ? "libtorch on CUDA through TorchSharp: float32 (default), bfloat16 (mixed precision: bf16 matmuls and attention, fp32 weights, LayerNorm and loss) or float64. libtorch from SIGLIP_LIBTORCH / --libtorch (e.g. PyTorch's torch/lib) or a -p:SigLipTorchCuda=true build."
+        : "libtorch on the CPU through TorchSharp: float32 (default) or float64 (also bfloat16 mixed precision, for testing).";
+
+    public BackendAvailability Probe() => Probe(null);
+
+    /// <summary>Probe with an explicit libtorch folder (the CLI's --libtorch); null: SIGLIP_LIBTORCH or the packaged one.</summary>
+    public BackendAvailability Probe(string? libTorchFolder)
+    {
+        var problem = IsCuda ? LibTorchRuntime.CudaProblem(libTorchFolder) : LibTorchRuntime.CpuProblem(libTorchFolder);
+        if (problem is not null) return new BackendAvailability(false, problem);
+        return new BackendAvailability(true, IsCuda ? $"CUDA available ({TorchBackend.DescribeCuda()})" : "libtorch CPU loaded");
+    }
+
+    public IBackend Start(BackendOptions options)
+    {
+        var probe = Probe(options.LibTorchPath);
+        if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{Name}' cannot start: {probe.Reason}");
+        var precision = Precision.Parse(options.DType);
+        torch.manual_seed(options.Seed);
+        if (IsCuda) torch.cuda.manual_seed_all(options.Seed);
+        return new TorchBackend(Name, IsCuda ? torch.CUDA : torch.CPU, precision);
+    }
+}
+
+/// <summary>A started TorchSharp backend: the loss and models on one device, in one precision.</summary>
+public sealed class TorchBackend(string name, Device device, Precision precision) : IBackend
+{
+    /// <summary>Logits are handed back by <see cref="Loss"/> up to this batch size (n^2 doubles on the host).</summary>
+    public const int MaxLogitsBatch = 4096;
+
+    public string Name { get; } = name;
+    public Device TorchDevice { get; } = device;
+    public Precision Precision { get; } = precision;
+    public string Device => TorchDevice.type == DeviceType.CUDA ? $"cuda:0 {DescribeCuda()}" : "cpu";
+    public string DType => Precision.Name;
+
+    /// <summary>
+    /// The loss and its gradients by autograd. Inputs are cast to the master dtype (float32 for
+    /// bfloat16 mixed precision: the loss is never computed in bf16).
+    /// </summary>
+    public LossResult Loss(HostTensor imageEmbeds, HostTensor textEmbeds, double logitScale, double logitBias, LossOptions options)
+    {
+        if (imageEmbeds.Rank != 2 || textEmbeds.Rank != 2 || !imageEmbeds.Shape.SequenceEqual(textEmbeds.Shape))
+            throw new ArgumentException($"Loss: image embeddings {HostTensor.ShapeToString(imageEmbeds.Shape)} and text embeddings {HostTensor.ShapeToString(textEmbeds.Shape)} must both be [n, d] with the same n and d.");
+        using var scope = NewDisposeScope();
+        var dtype = Precision.ParameterType;
+        var x = HostTensors.ToTorch(imageEmbeds, dtype, TorchDevice).requires_grad_();
+        var y = HostTensors.ToTorch(textEmbeds, dtype, TorchDevice).requires_grad_();
+        var scale = tensor(new[] { logitScale }, ScalarType.Float64).to(dtype, TorchDevice).requires_grad_();
+        var bias = tensor(new[] { logitBias }, ScalarType.Float64).to(dtype, TorchDevice).requires_grad_();
+        var loss = TorchLoss.Compute(x, y, scale, bias, options, dtype);
+        loss.backward();
+        HostTensor? logits = null;
+        if (imageEmbeds.Shape[0] <= MaxLogitsBatch)
+        {
+            using var noGrad = no_grad();
+            logits = HostTensors.ToHost(TorchLoss.LogitsPerImage(TorchLoss.Normalize(x, options.NormEpsilon), TorchLoss.Normalize(y, options.NormEpsilon), scale, bias));
+        }
+        return new LossResult(
+            HostTensors.ToDouble(loss),
+            HostTensors.ToHost(x.grad!),
+            HostTensors.ToHost(y.grad!),
+            scale.grad is { } gs ? HostTensors.ToDouble(gs) : 0.0,
+            bias.grad is { } gb ? HostTensors.ToDouble(gb) : 0.0,   // the softmax loss has no bias: its gradient is 0
+            logits);
+    }
+
+    public ISiglipModel CreateModel(SiglipConfig config, IReadOnlyDictionary<string, HostTensor> parameters, LockedTowers locked = LockedTowers.None) =>
+        new TorchSiglipModel(config, Precision, TorchDevice, locked, parameters);
+
+    /// <summary>
+    /// A model initialised by libtorch itself (TorchSharp's default layer init; t' = ln 10, b = -10),
+    /// without copying parameters from the host: for timing large configs.
+    /// </summary>
+    public TorchSiglipModel CreateRandomModel(SiglipConfig config, LockedTowers locked = LockedTowers.None) =>
+        new(config, Precision, TorchDevice, locked, parameters: null);
+
+    public void Dispose() { }
+
+    /// <summary>The GPU's name from the NVIDIA driver, or "CUDA device" when it cannot be read.</summary>
+    public static string DescribeCuda() => GpuInfo.Name() ?? "CUDA device";
+}

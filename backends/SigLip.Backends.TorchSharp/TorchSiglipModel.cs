@@ -1,0 +1,234 @@
+// A SigLIP model living in libtorch: forward with named outputs, backward by autograd, AdamW.
+// Dimension legend: B = batch, C = channels, S = image side, L = text tokens, N = image tokens,
+// H = width, D = embedding width.
+using SigLip.Backends.TorchSharp.Modules;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using ReferenceAdamW = SigLip.Reference.Training.AdamW;
+
+namespace SigLip.Backends.TorchSharp;
+
+/// <summary>A batch already on the device: pixels [B, C, S, S] in the master dtype, ids [B, L] int64.</summary>
+public sealed class DeviceBatch(Tensor pixelValues, Tensor inputIds) : IDisposable
+{
+    public Tensor PixelValues { get; } = pixelValues;
+    public Tensor InputIds { get; } = inputIds;
+    public void Dispose() { PixelValues.Dispose(); InputIds.Dispose(); }
+}
+
+public sealed class TorchSiglipModel : ISiglipModel
+{
+    private readonly SiglipModule _module;
+    private readonly Dictionary<string, Parameter> _parameters;   // HF name -> parameter
+    private readonly IReadOnlyList<ParameterSpec> _layout;
+    private readonly TorchAdamW _optimizer;
+    private bool _hasGradients;
+
+    public TorchSiglipModel(SiglipConfig config, Precision precision, Device device, LockedTowers locked,
+                            IReadOnlyDictionary<string, HostTensor>? parameters)
+    {
+        config.Validate();
+        Config = config;
+        Precision = precision;
+        Device = device;
+        Locked = locked;
+        _layout = ParameterLayout.For(config);
+        _module = new SiglipModule(config, precision);
+        _module.to(precision.ParameterType).to(device);
+        _parameters = _module.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        var unknown = _parameters.Keys.Except(_layout.Select(s => s.Name)).ToList();
+        var absent = _layout.Select(s => s.Name).Except(_parameters.Keys).ToList();
+        if (unknown.Count > 0 || absent.Count > 0)  // a bug here, not a user error: the modules must mirror ParameterLayout
+            throw new InvalidOperationException($"TorchSharp module names differ from ParameterLayout: extra {string.Join(", ", unknown)}; missing {string.Join(", ", absent)}.");
+        if (parameters is not null)
+        {
+            var missing = _layout.Select(s => s.Name).Where(n => !parameters.ContainsKey(n)).ToList();
+            if (missing.Count > 0)
+                throw new ArgumentException($"Parameters: missing {missing.Count} tensor(s): {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")}.");
+            SetParameters(parameters);
+        }
+        foreach (var spec in _layout)
+            _parameters[spec.Name].requires_grad = ReferenceAdamW.IsTrainable(spec, locked);
+        _optimizer = new TorchAdamW(_layout.Where(s => ReferenceAdamW.IsTrainable(s, locked)).Select(s => (s, _parameters[s.Name])));
+    }
+
+    public SiglipConfig Config { get; }
+    public LockedTowers Locked { get; }
+    public Precision Precision { get; }
+    public Device Device { get; }
+    public SiglipModule Module => _module;
+
+    /// <summary>Copies a host batch to the device, checking its shapes against the config.</summary>
+    public DeviceBatch ToDevice(SiglipBatch batch)
+    {
+        var v = Config.Vision;
+        var px = batch.PixelValues;
+        if (px.Rank != 4 || px.Shape[1] != v.NumChannels || px.Shape[2] != v.ImageSize || px.Shape[3] != v.ImageSize)
+            throw new ArgumentException($"pixel_values has shape {HostTensor.ShapeToString(px.Shape)}; expected [B, {v.NumChannels}, {v.ImageSize}, {v.ImageSize}].");
+        CheckIds(batch.InputIds);
+        if (px.Shape[0] != batch.InputIds.Batch)
+            throw new ArgumentException($"pixel_values holds {px.Shape[0]} images but input_ids {batch.InputIds.Batch} texts; a batch pairs image i with text i.");
+        return new DeviceBatch(HostTensors.ToTorch(px, Precision.ParameterType, Device), HostTensors.ToTorch(batch.InputIds, Device));
+    }
+
+    private void CheckIds(TokenIds ids)
+    {
+        var t = Config.Text;
+        if (ids.Length < 1 || ids.Length > t.MaxPositionEmbeddings)
+            throw new ArgumentException($"input_ids has {ids.Length} tokens per text; expected 1 to max_position_embeddings = {t.MaxPositionEmbeddings}.");
+        for (int i = 0; i < ids.Ids.Length; i++)
+            if ((uint)ids.Ids[i] >= (uint)t.VocabSize)
+                throw new ArgumentException($"input_ids[{i / ids.Length}, {i % ids.Length}] = {ids.Ids[i]} is outside the vocabulary [0, {t.VocabSize}).");
+    }
+
+    public StepResult Forward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var device = ToDevice(batch);
+        var pass = Run(device, loss, collectOutputs);
+        return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
+    }
+
+    public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
+    {
+        using var scope = NewDisposeScope();
+        using var device = ToDevice(batch);
+        _module.zero_grad();
+        var pass = Run(device, loss, collectOutputs);
+        pass.Loss.backward();
+        _hasGradients = true;
+        return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
+    }
+
+    /// <summary>
+    /// One training step on a device batch with no host sync (forward, backward, clip, AdamW): what
+    /// the throughput command times. Returns the loss as a device scalar (the caller disposes it).
+    /// </summary>
+    public Tensor TrainStepWithoutSync(DeviceBatch batch, LossOptions loss, AdamWSettings settings, double learningRate)
+    {
+        using var scope = NewDisposeScope();
+        _module.zero_grad();
+        var pass = Run(batch, loss, collectOutputs: false);
+        pass.Loss.backward();
+        _hasGradients = true;
+        _optimizer.StepWithoutSync(settings, learningRate);
+        return pass.Loss.detach().MoveToOuterDisposeScope();
+    }
+
+    private sealed record Pass(Tensor Loss, IReadOnlyDictionary<string, HostTensor> Outputs);
+
+    private Pass Run(DeviceBatch batch, LossOptions loss, bool collectOutputs)
+    {
+        var (visionLast, visionPooled) = RunTower(LockedTowers.Image, () => _module.vision_model.call(batch.PixelValues)); // [B, N, H], [B, D]
+        var (textLast, textPooled) = RunTower(LockedTowers.Text, () => _module.text_model.call(batch.InputIds));           // [B, L, H], [B, D]
+        var lossValue = TorchLoss.Compute(visionPooled, textPooled, _module.logit_scale, _module.logit_bias, loss, Precision.ParameterType);
+        var outputs = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
+        if (collectOutputs)
+        {
+            using var noGrad = no_grad();
+            var imageEmbeds = TorchLoss.Normalize(Precision.Master(visionPooled), loss.NormEpsilon);  // [B, D]
+            var textEmbeds = TorchLoss.Normalize(Precision.Master(textPooled), loss.NormEpsilon);     // [B, D]
+            var logitsPerText = TorchLoss.LogitsPerImage(textEmbeds, imageEmbeds, _module.logit_scale, _module.logit_bias); // [B_txt, B_img]
+            outputs[OutputNames.ImageEmbeds] = HostTensors.ToHost(imageEmbeds);
+            outputs[OutputNames.TextEmbeds] = HostTensors.ToHost(textEmbeds);
+            outputs[OutputNames.LogitsPerText] = HostTensors.ToHost(logitsPerText);
+            outputs[OutputNames.LogitsPerImage] = HostTensors.ToHost(logitsPerText.t());
+            outputs[OutputNames.Loss] = HostTensors.ToHost(lossValue.reshape(1));
+            outputs[OutputNames.VisionLastHiddenState] = HostTensors.ToHost(visionLast);
+            outputs[OutputNames.VisionPoolerOutput] = HostTensors.ToHost(visionPooled);
+            outputs[OutputNames.TextLastHiddenState] = HostTensors.ToHost(textLast);
+            outputs[OutputNames.TextPoolerOutput] = HostTensors.ToHost(textPooled);
+        }
+        return new Pass(lossValue, outputs);
+    }
+
+    /// <summary>A locked tower runs without building a graph: backward stops at its output.</summary>
+    private (Tensor, Tensor) RunTower(LockedTowers tower, Func<(Tensor, Tensor)> forward)
+    {
+        if (!Locked.HasFlag(tower)) return forward();
+        using var noGrad = no_grad();
+        return forward();
+    }
+
+    public NamedTensors Gradients()
+    {
+        if (!_hasGradients) throw new InvalidOperationException("No gradients yet: call ForwardBackward first.");
+        var grads = new NamedTensors();
+        foreach (var spec in _layout)
+        {
+            if (!ReferenceAdamW.IsTrainable(spec, Locked)) continue;
+            var p = _parameters[spec.Name];
+            grads.Add(spec.Name, p.grad is { } g ? HostTensors.ToHost(g) : HostTensor.Zeros(spec.Shape.ToArray()));
+        }
+        return grads;
+    }
+
+    public double OptimizerStep(AdamWSettings settings, double learningRate)
+    {
+        if (!_hasGradients) throw new InvalidOperationException("No gradients yet: call ForwardBackward before OptimizerStep.");
+        return _optimizer.Step(settings, learningRate);
+    }
+
+    public NamedTensors GetParameters()
+    {
+        var result = new NamedTensors();
+        foreach (var spec in _layout) result.Add(spec.Name, HostTensors.ToHost(_parameters[spec.Name]));
+        return result;
+    }
+
+    public void SetParameters(IReadOnlyDictionary<string, HostTensor> parameters)
+    {
+        // Check everything before changing anything.
+        var specs = _layout.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        foreach (var (name, value) in parameters)
+        {
+            if (!specs.TryGetValue(name, out var spec))
+                throw new ArgumentException($"Parameters: unexpected tensor '{name}'; it is not a parameter of this config (first names: {string.Join(", ", _layout.Take(3).Select(s => s.Name))}, ...).");
+            if (!value.Shape.SequenceEqual(spec.Shape))
+                throw new ArgumentException($"Parameters: '{name}' has shape {HostTensor.ShapeToString(value.Shape)}, expected {HostTensor.ShapeToString(spec.Shape)}.");
+        }
+        using var noGrad = no_grad();
+        foreach (var (name, value) in parameters)
+        {
+            var p = _parameters[name];
+            using var source = HostTensors.ToTorch(value, p.dtype, p.device);
+            p.copy_(source);
+        }
+    }
+
+    public NamedTensors GetOptimizerState() => _optimizer.GetState();
+
+    public void SetOptimizerState(IReadOnlyDictionary<string, HostTensor> state) => _optimizer.SetState(state);
+
+    public HostTensor EmbedImages(HostTensor pixelValues)
+    {
+        var v = Config.Vision;
+        if (pixelValues.Rank != 4 || pixelValues.Shape[1] != v.NumChannels || pixelValues.Shape[2] != v.ImageSize || pixelValues.Shape[3] != v.ImageSize)
+            throw new ArgumentException($"pixel_values has shape {HostTensor.ShapeToString(pixelValues.Shape)}; expected [B, {v.NumChannels}, {v.ImageSize}, {v.ImageSize}].");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var pixels = HostTensors.ToTorch(pixelValues, Precision.ParameterType, Device);
+        var (_, pooled) = _module.vision_model.call(pixels);
+        return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
+    }
+
+    public HostTensor EmbedTexts(TokenIds inputIds)
+    {
+        CheckIds(inputIds);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var ids = HostTensors.ToTorch(inputIds, Device);
+        var (_, pooled) = _module.text_model.call(ids);
+        return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _module.Dispose();
+    }
+}
