@@ -1,0 +1,221 @@
+using System.Text.Json;
+using SigLip.Reference.Models;
+
+namespace SigLip.Reference.IO;
+
+/// <summary>What <see cref="HfConfig.ReadDetailed"/> found: the config, and which fields the file left to HF's defaults.</summary>
+public sealed record HfConfigRead(SiglipConfig Config, IReadOnlyList<string> DefaultedFields);
+
+/// <summary>
+/// HF transformers' <c>config.json</c> of a <c>SiglipModel</c> (model_type "siglip": a "text_config"
+/// and a "vision_config"). Released checkpoints list only the fields that differ from HF's
+/// defaults (google/siglip-base-patch16-224's vision_config holds just patch_size), so a field the
+/// file leaves out takes HF's default, exactly as transformers does; the two sections themselves
+/// are required. Present fields are checked (type, range, supported activation) and errors name
+/// the file and the field.
+/// </summary>
+public static class HfConfig
+{
+    /// <summary>The activations this reference implements (GELU, tanh form).</summary>
+    public static IReadOnlyList<string> SupportedActivations { get; } = ["gelu_pytorch_tanh"];
+
+    public static SiglipConfig Read(string configJsonPath) => ReadDetailed(configJsonPath).Config;
+
+    public static HfConfigRead ReadDetailed(string configJsonPath)
+    {
+        if (!File.Exists(configJsonPath)) throw new FileNotFoundException($"{configJsonPath}: no such config.json.", configJsonPath);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(configJsonPath), new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 32 });
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{configJsonPath}: not valid JSON ({ex.Message}); expected an HF SiglipConfig object.", ex);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{configJsonPath}: the top level is a JSON {root.ValueKind}; expected an HF SiglipConfig object.");
+            if (root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String && mt.GetString() != "siglip")
+            {
+                string type = mt.GetString()!;
+                string hint = type switch
+                {
+                    "siglip_vision_model" or "siglip_text_model" => " This is one tower's config; a whole SiglipModel config (model_type \"siglip\" with text_config and vision_config) is needed.",
+                    "siglip2" => " SigLIP 2 checkpoints have a different layout and are not supported.",
+                    _ => "",
+                };
+                throw new InvalidDataException($"{configJsonPath}: model_type is \"{type}\"; expected \"siglip\".{hint}");
+            }
+            var defaulted = new List<string>();
+            var reader = new SectionReader(configJsonPath, root, defaulted);
+            var text = reader.Section("text_config");
+            var vision = reader.Section("vision_config");
+
+            var d = new TextConfig();
+                        var textConfig = new TextConfig(
+                VocabSize: text.Int("vocab_size", d.VocabSize),
+                HiddenSize: text.Int("hidden_size", d.HiddenSize),
+                IntermediateSize: text.Int("intermediate_size", d.IntermediateSize),
+                NumHiddenLayers: text.Int("num_hidden_layers", d.NumHiddenLayers),
+                NumAttentionHeads: text.Int("num_attention_heads", d.NumAttentionHeads),
+                MaxPositionEmbeddings: text.Int("max_position_embeddings", d.MaxPositionEmbeddings),
+                // Left out, HF takes hidden_size; kept null here so that the config reads back as written.
+                ProjectionSize: text.OptionalInt("projection_size"),
+                LayerNormEps: text.Double("layer_norm_eps", d.LayerNormEps),
+                HiddenAct: text.Activation(d.HiddenAct),
+                PadTokenId: text.Int("pad_token_id", d.PadTokenId, allowNegative: true),
+                BosTokenId: text.Int("bos_token_id", d.BosTokenId, allowNegative: true),
+                EosTokenId: text.Int("eos_token_id", d.EosTokenId, allowNegative: true));
+
+            var v = new VisionConfig();
+            var visionConfig = new VisionConfig(
+                HiddenSize: vision.Int("hidden_size", v.HiddenSize),
+                IntermediateSize: vision.Int("intermediate_size", v.IntermediateSize),
+                NumHiddenLayers: vision.Int("num_hidden_layers", v.NumHiddenLayers),
+                NumAttentionHeads: vision.Int("num_attention_heads", v.NumAttentionHeads),
+                NumChannels: vision.Int("num_channels", v.NumChannels),
+                ImageSize: vision.Int("image_size", v.ImageSize),
+                PatchSize: vision.Int("patch_size", v.PatchSize),
+                LayerNormEps: vision.Double("layer_norm_eps", v.LayerNormEps),
+                HiddenAct: vision.Activation(v.HiddenAct));
+            if (vision.Bool("vision_use_head", true) == false)
+                throw new InvalidDataException($"{configJsonPath}: vision_config.vision_use_head is false; this reference implements the image tower with its MAP head only (vision_use_head true).");
+
+            var config = new SiglipConfig(textConfig, visionConfig);
+            try
+            {
+                config.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidDataException($"{configJsonPath}: {ex.Message}", ex);
+            }
+            return new HfConfigRead(config, defaulted);
+        }
+    }
+
+    /// <summary>
+    /// Writes a config.json that HF transformers loads as a <c>SiglipModel</c> config: every field
+    /// explicit, keys sorted (as <c>save_pretrained</c> writes them), atomically.
+    /// </summary>
+    public static void Write(string path, SiglipConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        AtomicFile.WriteAllText(path, ToJson(config));
+    }
+
+    /// <summary>The config.json text for <paramref name="config"/>.</summary>
+    public static string ToJson(SiglipConfig config)
+    {
+        var t = config.Text;
+        var v = config.Vision;
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("architectures");
+            w.WriteStringValue("SiglipModel");
+            w.WriteEndArray();
+            w.WriteNumber("initializer_factor", 1.0);
+            w.WriteString("model_type", "siglip");
+            w.WriteStartObject("text_config");
+            w.WriteNumber("attention_dropout", 0.0);
+            w.WriteNumber("bos_token_id", t.BosTokenId);
+            w.WriteNumber("eos_token_id", t.EosTokenId);
+            w.WriteString("hidden_act", t.HiddenAct);
+            w.WriteNumber("hidden_size", t.HiddenSize);
+            w.WriteNumber("intermediate_size", t.IntermediateSize);
+            w.WriteNumber("layer_norm_eps", t.LayerNormEps);
+            w.WriteNumber("max_position_embeddings", t.MaxPositionEmbeddings);
+            w.WriteString("model_type", "siglip_text_model");
+            w.WriteNumber("num_attention_heads", t.NumAttentionHeads);
+            w.WriteNumber("num_hidden_layers", t.NumHiddenLayers);
+            w.WriteNumber("pad_token_id", t.PadTokenId);
+            // HF defaults projection_size to hidden_size; written only when the config sets it.
+            if (t.ProjectionSize is { } projection) w.WriteNumber("projection_size", projection);
+            w.WriteNumber("vocab_size", t.VocabSize);
+            w.WriteEndObject();
+            w.WriteStartObject("vision_config");
+            w.WriteNumber("attention_dropout", 0.0);
+            w.WriteString("hidden_act", v.HiddenAct);
+            w.WriteNumber("hidden_size", v.HiddenSize);
+            w.WriteNumber("image_size", v.ImageSize);
+            w.WriteNumber("intermediate_size", v.IntermediateSize);
+            w.WriteNumber("layer_norm_eps", v.LayerNormEps);
+            w.WriteString("model_type", "siglip_vision_model");
+            w.WriteNumber("num_attention_heads", v.NumAttentionHeads);
+            w.WriteNumber("num_channels", v.NumChannels);
+            w.WriteNumber("num_hidden_layers", v.NumHiddenLayers);
+            w.WriteNumber("patch_size", v.PatchSize);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray()).Replace("\r\n", "\n") + "\n";
+    }
+
+    // Reads one section's fields, recording which ones fell back to HF's defaults.
+    private sealed class SectionReader(string path, JsonElement element, List<string> defaulted, string prefix = "")
+    {
+        public SectionReader Section(string name)
+        {
+            if (!element.TryGetProperty(name, out var section) || section.ValueKind == JsonValueKind.Null)
+                throw new InvalidDataException($"{path}: required field \"{name}\" is missing; an HF SiglipConfig has a \"text_config\" and a \"vision_config\" object (each may be {{}} to take HF's defaults).");
+            if (section.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{path}: \"{name}\" is a JSON {section.ValueKind}; expected an object.");
+            return new SectionReader(path, section, defaulted, name + ".");
+        }
+
+        private bool TryGet(string field, out JsonElement value)
+        {
+            if (element.TryGetProperty(field, out value) && value.ValueKind != JsonValueKind.Null) return true;
+            defaulted.Add(prefix + field);
+            return false;
+        }
+
+        public int Int(string field, int fallback, bool allowNegative = false)
+        {
+            if (!TryGet(field, out var value)) return fallback;
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int result))
+                throw new InvalidDataException($"{path}: {prefix}{field} is {value.GetRawText()}; expected an integer.");
+            if (!allowNegative && result <= 0)
+                throw new InvalidDataException($"{path}: {prefix}{field} is {result}; expected a positive integer.");
+            return result;
+        }
+
+        public int? OptionalInt(string field) => element.TryGetProperty(field, out var value) && value.ValueKind != JsonValueKind.Null
+            ? Int(field, 0)
+            : null;
+
+        public double Double(string field, double fallback)
+        {
+            if (!TryGet(field, out var value)) return fallback;
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out double result) || !double.IsFinite(result) || result < 0)
+                throw new InvalidDataException($"{path}: {prefix}{field} is {value.GetRawText()}; expected a non-negative number.");
+            return result;
+        }
+
+        public bool? Bool(string field, bool fallback)
+        {
+            if (!element.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null) return fallback;
+            return value.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw new InvalidDataException($"{path}: {prefix}{field} is {value.GetRawText()}; expected true or false."),
+            };
+        }
+
+        public string Activation(string fallback)
+        {
+            if (!TryGet("hidden_act", out var value)) return fallback;
+            string? act = value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+            if (act is null || !SupportedActivations.Contains(act))
+                throw new InvalidDataException($"{path}: {prefix}hidden_act is {value.GetRawText()}; this reference implements {string.Join(", ", SupportedActivations.Select(a => $"\"{a}\""))} (GELU, tanh form), which every released SigLIP uses.");
+            return act;
+        }
+    }
+}
