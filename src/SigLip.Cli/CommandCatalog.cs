@@ -9,6 +9,7 @@ internal static class CommandCatalog
     {
         yield return Commands.TokenizeCommand.Create();
         yield return Commands.BenchCommand.Create();
+        yield return Commands.ThroughputCommand.Create();
         yield break;
     }
 }
