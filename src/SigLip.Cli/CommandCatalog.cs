@@ -9,6 +9,8 @@ internal static class CommandCatalog
     {
         yield return Commands.TokenizeCommand.Create();
         yield return Commands.BenchCommand.Create();
+        yield return Commands.GoldenCommand.Create();
+        yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
         yield break;
     }
