@@ -1,0 +1,186 @@
+using SigLip.Reference.Backends;
+using SigLip.Reference.Layers;
+using SigLip.Reference.Loss;
+
+namespace SigLip.Reference.Models;
+
+// SigLIP: two towers, L2-normalised embeddings and a pairwise loss (HF SiglipModel):
+//   image_embeds = vision_pooler / |vision_pooler|                  [B, D]
+//   text_embeds  = text_pooler / |text_pooler|                      [B, D]
+//   logits_per_text  = text_embeds image_embeds^T exp(t') + b       [B, B]  (row = text)
+//   logits_per_image = logits_per_text^T                            [B, B]  (row = image)
+//   loss = PairwiseLoss(vision_pooler, text_pooler, t', b)          (sigmoid or softmax)
+// Dimensions: B = batch (images = texts), D = embedding width (vision hidden = text projection).
+
+/// <summary>One forward pass of the whole model: the loss, the named outputs and the saved activations.</summary>
+public sealed class SiglipForwardPass
+{
+    internal SiglipForwardPass(double loss, IReadOnlyDictionary<string, Tensor> outputs, VisionForwardPass vision, TextForwardPass text, LossResult lossResult, LockedTowers locked)
+    {
+        Loss = loss;
+        Outputs = outputs;
+        Vision = vision;
+        Text = text;
+        LossResult = lossResult;
+        Locked = locked;
+    }
+
+    public double Loss { get; }
+
+    /// <summary>By HF name (<see cref="OutputNames"/>): embeds, both logits, loss [1], both towers' last hidden state and pooler output.</summary>
+    public IReadOnlyDictionary<string, Tensor> Outputs { get; }
+
+    /// <summary>The image tower's pass (its saved activations and outputs).</summary>
+    public VisionForwardPass Vision { get; }
+    /// <summary>The text tower's pass.</summary>
+    public TextForwardPass Text { get; }
+    /// <summary>The loss with its gradients w.r.t. the unnormalised embeddings (the pooler outputs), t' and b.</summary>
+    public LossResult LossResult { get; }
+    public LockedTowers Locked { get; }
+}
+
+/// <summary>
+/// The reference SigLIP model in float64: parameters under HF names, forward with named outputs,
+/// hand-written backward. Not thread-safe.
+/// </summary>
+public sealed class SiglipModel
+{
+    /// <summary>
+    /// Copies <paramref name="parameters"/> (HF names) into <see cref="Parameters"/>, in
+    /// <see cref="ParameterLayout"/> order. Missing, unexpected or wrongly shaped names throw an
+    /// <see cref="ArgumentException"/> naming them.
+    /// </summary>
+    public SiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(parameters);
+        config.Validate();
+        Config = config;
+        Specs = ParameterLayout.For(config);
+        CheckNames(Specs, parameters);
+        Parameters = new NamedTensors(Specs.Select(s => new KeyValuePair<string, Tensor>(s.Name, parameters[s.Name].Clone())));
+        Vision = new VisionTower(config.Vision, Parameters);
+        Text = new TextTower(config.Text, Parameters);
+    }
+
+    public SiglipConfig Config { get; }
+
+    /// <summary>The model's own parameters (HF names, layout order). Updating their Data in place changes the model.</summary>
+    public NamedTensors Parameters { get; }
+
+    public IReadOnlyList<ParameterSpec> Specs { get; }
+    public VisionTower Vision { get; }
+    public TextTower Text { get; }
+
+    /// <summary>t' (HF logit_scale): the logits are scaled by exp(t').</summary>
+    public double LogitScale => Parameters[ParameterLayout.LogitScale].Data[0];
+    /// <summary>b (HF logit_bias).</summary>
+    public double LogitBias => Parameters[ParameterLayout.LogitBias].Data[0];
+
+    private static void CheckNames(IReadOnlyList<ParameterSpec> specs, IReadOnlyDictionary<string, Tensor> parameters)
+    {
+        var known = specs.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var missing = specs.Where(s => !parameters.ContainsKey(s.Name)).Select(s => s.Name).ToList();
+        var unexpected = parameters.Keys.Where(k => !known.ContainsKey(k)).ToList();
+        var wrong = specs.Where(s => parameters.TryGetValue(s.Name, out var t) && !t.Shape.SequenceEqual(s.Shape))
+            .Select(s => $"{s.Name} is {Tensor.ShapeToString(parameters[s.Name].Shape)} but the config needs {Tensor.ShapeToString(s.Shape)}").ToList();
+        if (missing.Count + unexpected.Count + wrong.Count == 0) return;
+        static string List(List<string> xs) => string.Join(", ", xs.Take(10)) + (xs.Count > 10 ? $", ... ({xs.Count} in all)" : "");
+        var parts = new List<string>();
+        if (missing.Count > 0) parts.Add($"missing: {List(missing)}");
+        if (unexpected.Count > 0) parts.Add($"unexpected (not in this config's layout): {List(unexpected)}");
+        if (wrong.Count > 0) parts.Add($"wrong shape: {string.Join("; ", wrong.Take(10))}");
+        throw new ArgumentException($"The parameters do not fit the config: {string.Join("; ", parts)}.");
+    }
+
+    /// <summary>
+    /// Runs both towers and the loss on a batch of B images [B, C, S, S] and B texts [B, L].
+    /// A locked tower still runs forward (its embeddings are needed) but its backward is never run.
+    /// </summary>
+    public SiglipForwardPass Forward(SiglipBatch batch, LossOptions loss, LockedTowers locked = LockedTowers.None)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(loss);
+        ValidateBatch(batch);
+        var vision = Vision.Forward(batch.PixelValues);
+        var text = Text.Forward(batch.InputIds);
+        var lossResult = PairwiseLoss.Compute(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
+
+        int n = batch.Size, d = Config.EmbedDim;
+        var imageEmbeds = Normalise(vision.PoolerOutput, loss.NormEpsilon);
+        var textEmbeds = Normalise(text.PoolerOutput, loss.NormEpsilon);
+        var logitsPerText = Tensor.Zeros(n, n);   // [B texts, B images]
+        var logitsPerImage = Tensor.Zeros(n, n);  // [B images, B texts]
+        double scale = Math.Exp(LogitScale), bias = LogitBias;
+        for (int j = 0; j < n; j++)
+        for (int i = 0; i < n; i++)
+        {
+            double dot = 0;
+            for (int k = 0; k < d; k++) dot += textEmbeds.Data[j * d + k] * imageEmbeds.Data[i * d + k];
+            double logit = dot * scale + bias;
+            logitsPerText.Data[j * n + i] = logit;
+            logitsPerImage.Data[i * n + j] = logit;
+        }
+        var outputs = new NamedTensors
+        {
+            { OutputNames.ImageEmbeds, imageEmbeds },
+            { OutputNames.TextEmbeds, textEmbeds },
+            { OutputNames.LogitsPerText, logitsPerText },
+            { OutputNames.LogitsPerImage, logitsPerImage },
+            { OutputNames.Loss, Tensor.Scalar(lossResult.Loss) },
+            { OutputNames.VisionLastHiddenState, vision.LastHiddenState },
+            { OutputNames.VisionPoolerOutput, vision.PoolerOutput },
+            { OutputNames.TextLastHiddenState, text.LastHiddenState },
+            { OutputNames.TextPoolerOutput, text.PoolerOutput },
+        };
+        return new SiglipForwardPass(lossResult.Loss, outputs, vision, text, lossResult, locked);
+    }
+
+    /// <summary>
+    /// d loss / d parameter under HF names (no "grad." prefix), layout order: every parameter of the
+    /// unlocked towers, then logit_scale and logit_bias. A locked tower's backward is not run.
+    /// </summary>
+    public NamedTensors Backward(SiglipForwardPass pass)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        var grads = new NamedTensors();
+        var r = pass.LossResult;
+        // The loss's embedding gradients are w.r.t. the unnormalised embeddings, i.e. the pooler outputs.
+        if (!pass.Locked.HasFlag(LockedTowers.Text))
+            foreach (var (name, g) in Text.Backward(pass.Text, r.GradTextEmbeds)) grads.Add(name, g);
+        if (!pass.Locked.HasFlag(LockedTowers.Image))
+            foreach (var (name, g) in Vision.Backward(pass.Vision, r.GradImageEmbeds)) grads.Add(name, g);
+        grads.Add(ParameterLayout.LogitScale, Tensor.Scalar(r.GradLogitScale));
+        grads.Add(ParameterLayout.LogitBias, Tensor.Scalar(r.GradLogitBias));
+        return grads;
+    }
+
+    /// <summary>L2-normalised image embeddings [B, D] of pixel values [B, C, S, S] (forward only).</summary>
+    public Tensor EmbedImages(Tensor pixelValues, double normEpsilon = 0.0) =>
+        Normalise(Vision.Forward(pixelValues).PoolerOutput, normEpsilon);
+
+    /// <summary>L2-normalised text embeddings [B, D] of token ids [B, L] (forward only).</summary>
+    public Tensor EmbedTexts(TokenIds inputIds, double normEpsilon = 0.0) =>
+        Normalise(Text.Forward(inputIds).PoolerOutput, normEpsilon);
+
+    /// <summary>Checks a batch before any work: shapes against the config, equal image and text counts, finite pixels, ids in range.</summary>
+    public void ValidateBatch(SiglipBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(batch.PixelValues, "batch.PixelValues");
+        ArgumentNullException.ThrowIfNull(batch.InputIds, "batch.InputIds");
+        Vision.ValidatePixels(batch.PixelValues);
+        Text.ValidateIds(batch.InputIds);
+        int images = batch.PixelValues.Shape[0], texts = batch.InputIds.Batch;
+        if (images != texts)
+            throw new ArgumentException($"The batch has {images} images (pixel_values {Tensor.ShapeToString(batch.PixelValues.Shape)}) but {texts} texts (input_ids [{texts}, {batch.InputIds.Length}]): SigLIP pairs image i with text i, so the counts must be equal.");
+    }
+
+    private static Tensor Normalise(Tensor embeddings, double epsilon)
+    {
+        int rows = embeddings.Shape[0], width = embeddings.Shape[1];
+        var output = new double[rows * width]; // [B, D]
+        L2Normalize.Forward(output, new double[rows], embeddings.Data, rows, width, epsilon);
+        return new Tensor([rows, width], output);
+    }
+}
