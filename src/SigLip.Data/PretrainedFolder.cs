@@ -1,0 +1,6 @@
+namespace SigLip.Data;
+
+public static partial class PretrainedFolder
+{
+    public const string SpieceFileName = "spiece.model";
+}

@@ -1,0 +1,295 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SigLip.Reference.Numerics.Kernels;
+
+/// <summary>
+/// The blocked, packed matrix product behind <see cref="MatMul"/>: C[m,n] += op(A)[m,k] · op(B)[k,n]
+/// for float and double, in the Goto/BLIS shape:
+///   for jc (NC columns of B)  -> for pc (KC deep)  -> pack B block [KC x NC] into NR-wide panels
+///     -> for ic (MC rows of A) in parallel -> pack A block [MC x KC] into MR-tall panels
+///       -> for jr, ir: a 6 x NR micro-kernel (NR = two Vector256) kept in 12 registers, FMA.
+/// Operands are raw pointers with leading dimensions, so strided views (one head of an attention
+/// tensor) need no copies. Callers pin; this class never allocates after warm-up (packing buffers
+/// are per-thread and pinned).
+/// </summary>
+internal static unsafe class Gemm<T> where T : unmanaged
+{
+    public const int MR = 6;
+    public static readonly int NR = 2 * Vector256<T>.Count;
+    // KC x NR panel of B (16 KB float / 16 KB double) stays in L1; MC x KC of A (~100-200 KB) in L2.
+    private static readonly int KC = typeof(T) == typeof(float) ? 256 : 128;
+    private const int MC = 96;
+    private static readonly int NC = typeof(T) == typeof(float) ? 2048 : 2048;
+
+    [ThreadStatic] private static T[]? packedA;
+    [ThreadStatic] private static T[]? packedB;
+
+    /// <summary>Work (m*n*k) below which one thread does the whole product.</summary>
+    private const long SerialWork = 96L * 96 * 96;
+
+    public static bool HardwareFast => Vector256.IsHardwareAccelerated && Fma.IsSupported
+        && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
+
+    /// <summary>C += op(A)·op(B). Element (i,p) of op(A) is a[i*lda+p], or a[p*lda+i] when transA.</summary>
+    public static void Multiply(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
+        int m, int n, int k, bool parallel)
+    {
+        if (m <= 0 || n <= 0 || k <= 0) return;
+        if (!HardwareFast || KernelSettings.ForceFallback)
+        {
+            Fallback(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, parallel);
+            return;
+        }
+        int threads = parallel && (long)m * n * k >= SerialWork ? KernelSettings.Threads : 1;
+        int nr = NR;
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            int ncPanels = (nc + nr - 1) / nr;
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                T* bBlock = transB ? b + (long)jc * ldb + pc : b + (long)pc * ldb + jc;
+                var pb = Buffer(ref packedB, (long)ncPanels * nr * KC);
+                fixed (T* pbPtr = pb)
+                {
+                    T* pbp = pbPtr;
+                    if (threads > 1 && ncPanels >= 8)
+                    {
+                        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                        {
+                            int lo = (int)((long)ncPanels * t / threads), hi = (int)((long)ncPanels * (t + 1) / threads);
+                            for (int q = lo; q < hi; q++)
+                                PackB(bBlock + (transB ? (long)q * nr * ldb : q * nr), ldb, transB, kc, Math.Min(nr, nc - q * nr), pbp + (long)q * nr * kc);
+                        });
+                    }
+                    else
+                    {
+                        for (int q = 0; q < ncPanels; q++)
+                            PackB(bBlock + (transB ? (long)q * nr * ldb : q * nr), ldb, transB, kc, Math.Min(nr, nc - q * nr), pbp + (long)q * nr * kc);
+                    }
+
+                    int mBlocks = (m + MC - 1) / MC;
+                    // Enough tasks for both cores even when m is small: split the columns too.
+                    int nSplits = threads > 1 ? Math.Clamp((2 * threads + mBlocks - 1) / mBlocks, 1, Math.Max(1, ncPanels / 4)) : 1;
+                    int tasks = mBlocks * nSplits;
+                    T* aBase = a; T* cBase = c;
+                    void Task(int task)
+                    {
+                        int ib = task / nSplits, js = task % nSplits;
+                        int ic = ib * MC, mc = Math.Min(MC, m - ic);
+                        int q0 = (int)((long)ncPanels * js / nSplits), q1 = (int)((long)ncPanels * (js + 1) / nSplits);
+                        int mPanels = (mc + MR - 1) / MR;
+                        var pa = Buffer(ref packedA, (long)mPanels * MR * KC);
+                        fixed (T* pap = pa)
+                        {
+                            T* aBlock = transA ? aBase + (long)pc * lda + ic : aBase + (long)ic * lda + pc;
+                            for (int r = 0; r < mPanels; r++)
+                                PackA(aBlock + (transA ? r * MR : (long)r * MR * lda), lda, transA, kc, Math.Min(MR, mc - r * MR), pap + (long)r * MR * kc);
+                            for (int q = q0; q < q1; q++)
+                            {
+                                int j = jc + q * nr, ncols = Math.Min(nr, n - j);
+                                T* bp = pbp + (long)q * nr * kc;
+                                for (int r = 0; r < mPanels; r++)
+                                {
+                                    int i = ic + r * MR, nrows = Math.Min(MR, m - i);
+                                    MicroKernel(kc, pap + (long)r * MR * kc, bp, cBase + (long)i * ldc + j, ldc, nrows, ncols);
+                                }
+                            }
+                        }
+                    }
+                    if (threads > 1 && tasks > 1)
+                        Parallel.For(0, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Task);
+                    else
+                        for (int t = 0; t < tasks; t++) Task(t);
+                }
+            }
+        }
+    }
+
+    private static T[] Buffer(ref T[]? buffer, long length)
+    {
+        if (buffer is null || buffer.Length < length)
+            buffer = GC.AllocateUninitializedArray<T>((int)length, pinned: true);
+        return buffer;
+    }
+
+    // A panel: MR rows x kc, stored p-major: dst[p*MR + r] = A(r, p); rows past `rows` are zero.
+    private static void PackA(T* a, int lda, bool transA, int kc, int rows, T* dst)
+    {
+        if (transA)
+        {
+            for (int p = 0; p < kc; p++)
+            {
+                T* src = a + (long)p * lda;
+                T* d = dst + p * MR;
+                int r = 0;
+                for (; r < rows; r++) d[r] = src[r];
+                for (; r < MR; r++) d[r] = default;
+            }
+        }
+        else
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                T* src = a + (long)r * lda;
+                for (int p = 0; p < kc; p++) dst[p * MR + r] = src[p];
+            }
+            for (int r = rows; r < MR; r++)
+                for (int p = 0; p < kc; p++) dst[p * MR + r] = default;
+        }
+    }
+
+    // B panel: kc x NR, stored p-major: dst[p*NR + j] = B(p, j); columns past `cols` are zero.
+    private static void PackB(T* b, int ldb, bool transB, int kc, int cols, T* dst)
+    {
+        int nr = NR;
+        if (transB)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                T* src = b + (long)j * ldb;
+                for (int p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+            }
+            for (int j = cols; j < nr; j++)
+                for (int p = 0; p < kc; p++) dst[p * nr + j] = default;
+        }
+        else if (cols == nr)
+        {
+            int w = Vector256<T>.Count;
+            for (int p = 0; p < kc; p++)
+            {
+                T* src = b + (long)p * ldb;
+                Vector256.Store(Vector256.Load(src), dst + p * nr);
+                Vector256.Store(Vector256.Load(src + w), dst + p * nr + w);
+            }
+        }
+        else
+        {
+            for (int p = 0; p < kc; p++)
+            {
+                T* src = b + (long)p * ldb;
+                T* d = dst + p * nr;
+                int j = 0;
+                for (; j < cols; j++) d[j] = src[j];
+                for (; j < nr; j++) d[j] = default;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> MulAdd(Vector256<T> x, Vector256<T> y, Vector256<T> acc)
+    {
+        if (typeof(T) == typeof(float))
+            return Fma.MultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Fma.MultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
+    }
+
+    // C[rows x cols] += Apanel(6 x kc) · Bpanel(kc x NR), accumulated in registers.
+    private static void MicroKernel(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols)
+    {
+        int w = Vector256<T>.Count;
+        int nr = 2 * w;
+        Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<T> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(bp);
+            var b1 = Vector256.Load(bp + w);
+            var a0 = Vector256.Create(ap[0]);
+            c00 = MulAdd(a0, b0, c00); c01 = MulAdd(a0, b1, c01);
+            var a1 = Vector256.Create(ap[1]);
+            c10 = MulAdd(a1, b0, c10); c11 = MulAdd(a1, b1, c11);
+            var a2 = Vector256.Create(ap[2]);
+            c20 = MulAdd(a2, b0, c20); c21 = MulAdd(a2, b1, c21);
+            var a3 = Vector256.Create(ap[3]);
+            c30 = MulAdd(a3, b0, c30); c31 = MulAdd(a3, b1, c31);
+            var a4 = Vector256.Create(ap[4]);
+            c40 = MulAdd(a4, b0, c40); c41 = MulAdd(a4, b1, c41);
+            var a5 = Vector256.Create(ap[5]);
+            c50 = MulAdd(a5, b0, c50); c51 = MulAdd(a5, b1, c51);
+            ap += MR;
+            bp += nr;
+        }
+        if (rows == MR && cols == nr)
+        {
+            AddRow(c, c00, c01, w); AddRow(c + ldc, c10, c11, w); AddRow(c + 2L * ldc, c20, c21, w);
+            AddRow(c + 3L * ldc, c30, c31, w); AddRow(c + 4L * ldc, c40, c41, w); AddRow(c + 5L * ldc, c50, c51, w);
+            return;
+        }
+        T* tile = stackalloc T[MR * 2 * Vector256<T>.Count];
+        Vector256.Store(c00, tile); Vector256.Store(c01, tile + w);
+        Vector256.Store(c10, tile + nr); Vector256.Store(c11, tile + nr + w);
+        Vector256.Store(c20, tile + 2 * nr); Vector256.Store(c21, tile + 2 * nr + w);
+        Vector256.Store(c30, tile + 3 * nr); Vector256.Store(c31, tile + 3 * nr + w);
+        Vector256.Store(c40, tile + 4 * nr); Vector256.Store(c41, tile + 4 * nr + w);
+        Vector256.Store(c50, tile + 5 * nr); Vector256.Store(c51, tile + 5 * nr + w);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                c[(long)r * ldc + j] = Add(c[(long)r * ldc + j], tile[r * nr + j]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow(T* c, Vector256<T> v0, Vector256<T> v1, int w)
+    {
+        Vector256.Store(Vector256.Load(c) + v0, c);
+        Vector256.Store(Vector256.Load(c + w) + v1, c + w);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Add(T x, T y)
+    {
+        if (typeof(T) == typeof(float)) return (T)(object)((float)(object)x + (float)(object)y);
+        if (typeof(T) == typeof(double)) return (T)(object)((double)(object)x + (double)(object)y);
+        throw new NotSupportedException();
+    }
+
+    /// <summary>
+    /// Without AVX2+FMA: row-by-row axpy with Vector&lt;T&gt; over a contiguous copy of op(B).
+    /// Slower, but still cache-friendly and parallel.
+    /// </summary>
+    private static void Fallback(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
+        int m, int n, int k, bool parallel)
+    {
+        if (typeof(T) == typeof(float))
+            FallbackTyped((float*)a, lda, transA, (float*)b, ldb, transB, (float*)c, ldc, m, n, k, parallel);
+        else if (typeof(T) == typeof(double))
+            FallbackTyped((double*)a, lda, transA, (double*)b, ldb, transB, (double*)c, ldc, m, n, k, parallel);
+        else throw new NotSupportedException();
+    }
+
+    private static void FallbackTyped<U>(U* a, int lda, bool transA, U* b, int ldb, bool transB, U* c, int ldc,
+        int m, int n, int k, bool parallel) where U : unmanaged, System.Numerics.INumber<U>
+    {
+        // op(B) as a dense [k, n] copy so that each row is contiguous.
+        var bDense = GC.AllocateUninitializedArray<U>(k * n, pinned: true);
+        fixed (U* bd = bDense)
+        {
+            for (int p = 0; p < k; p++)
+                for (int j = 0; j < n; j++)
+                    bd[(long)p * n + j] = transB ? b[(long)j * ldb + p] : b[(long)p * ldb + j];
+            U* bdp = bd;
+            void Row(int i)
+            {
+                var cRow = new Span<U>(c + (long)i * ldc, n);
+                int vw = System.Numerics.Vector<U>.Count;
+                for (int p = 0; p < k; p++)
+                {
+                    U aip = transA ? a[(long)p * lda + i] : a[(long)i * lda + p];
+                    var bRow = new ReadOnlySpan<U>(bdp + (long)p * n, n);
+                    var av = new System.Numerics.Vector<U>(aip);
+                    int j = 0;
+                    for (; j <= n - vw; j += vw)
+                        (new System.Numerics.Vector<U>(cRow.Slice(j)) + av * new System.Numerics.Vector<U>(bRow.Slice(j))).CopyTo(cRow.Slice(j));
+                    for (; j < n; j++) cRow[j] += aip * bRow[j];
+                }
+            }
+            if (parallel && (long)m * n * k >= SerialWork) Parallel.For(0, m, Row);
+            else for (int i = 0; i < m; i++) Row(i);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace SigLip.Reference.Numerics.Kernels;
+
+/// <summary>
+/// y = x·Wᵀ + b with W [Out, In] (PyTorch/HF layout). R = rows (batch x tokens), In, Out = widths.
+/// Forward overwrites y; Backward accumulates (+=) into dx, dW, db, as in llm.c.
+/// </summary>
+public static class LinearKernels
+{
+    /// <summary>y[R,Out] = x[R,In]·W[Out,In]ᵀ + b[Out] (bias may be null).</summary>
+    public static void Forward<T>(T[] y, T[] x, T[] weight, T[]? bias, int rows, int inFeatures, int outFeatures)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckSizes("LinearKernels.Forward", y.Length, x.Length, weight.Length, bias?.Length, rows, inFeatures, outFeatures);
+        MatMul.ABt(y, x, weight, rows, outFeatures, inFeatures);
+        if (bias is not null)
+            for (int r = 0; r < rows; r++)
+            {
+                var row = y.AsSpan(r * outFeatures, outFeatures);
+                TensorPrimitives.Add(row, bias.AsSpan(0, outFeatures), row);
+            }
+    }
+
+    /// <summary>The readable twin of <see cref="Forward{T}"/>: y[r,o] = b[o] + Σ_i x[r,i]·W[o,i].</summary>
+    public static void ForwardNaive<T>(T[] y, T[] x, T[] weight, T[]? bias, int rows, int inFeatures, int outFeatures)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckSizes("LinearKernels.ForwardNaive", y.Length, x.Length, weight.Length, bias?.Length, rows, inFeatures, outFeatures);
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < outFeatures; o++)
+            {
+                T sum = T.Zero;
+                for (int i = 0; i < inFeatures; i++) sum += x[r * inFeatures + i] * weight[o * inFeatures + i];
+                y[r * outFeatures + o] = bias is null ? sum : sum + bias[o];
+            }
+    }
+
+    /// <summary>
+    /// dx[R,In] += dy·W; dW[Out,In] += dyᵀ·x; db[Out] += Σ_r dy[r,:]. Pass null for a gradient you do not need.
+    /// </summary>
+    public static void Backward<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, int rows, int inFeatures, int outFeatures)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckBackward("LinearKernels.Backward", dx, dWeight, dBias, dy, x, weight, rows, inFeatures, outFeatures);
+        if (dx is not null) MatMul.AB(dx, dy, weight, rows, inFeatures, outFeatures, accumulate: true);
+        if (dWeight is not null) MatMul.AtB(dWeight, dy, x, outFeatures, inFeatures, rows, accumulate: true);
+        if (dBias is not null)
+            for (int r = 0; r < rows; r++)
+                TensorPrimitives.Add(dBias.AsSpan(0, outFeatures), dy.AsSpan(r * outFeatures, outFeatures), dBias.AsSpan(0, outFeatures));
+    }
+
+    /// <summary>The readable twin of <see cref="Backward{T}"/>.</summary>
+    public static void BackwardNaive<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, int rows, int inFeatures, int outFeatures)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckBackward("LinearKernels.BackwardNaive", dx, dWeight, dBias, dy, x, weight, rows, inFeatures, outFeatures);
+        // y[r,o] = b[o] + Σ_i x[r,i] W[o,i]  =>  dx[r,i] += Σ_o dy[r,o] W[o,i];  dW[o,i] += Σ_r dy[r,o] x[r,i];  db[o] += Σ_r dy[r,o]
+        if (dx is not null) MatMul.ABNaive(dx, dy, weight, rows, inFeatures, outFeatures, accumulate: true);
+        if (dWeight is not null) MatMul.AtBNaive(dWeight, dy, x, outFeatures, inFeatures, rows, accumulate: true);
+        if (dBias is not null)
+            for (int o = 0; o < outFeatures; o++)
+            {
+                T sum = T.Zero;
+                for (int r = 0; r < rows; r++) sum += dy[r * outFeatures + o];
+                dBias[o] += sum;
+            }
+    }
+
+    private static void CheckSizes(string kernel, int y, int x, int w, int? b, int rows, int inF, int outF)
+    {
+        Check.FloatType<float>(kernel);
+        Check.Length(kernel, "y", y, (long)rows * outF);
+        Check.Length(kernel, "x", x, (long)rows * inF);
+        Check.Length(kernel, "weight", w, (long)outF * inF);
+        if (b is { } bl) Check.Length(kernel, "bias", bl, outF);
+    }
+
+    private static void CheckBackward<T>(string kernel, T[]? dx, T[]? dW, T[]? db, T[] dy, T[] x, T[] w, int rows, int inF, int outF)
+    {
+        Check.FloatType<T>(kernel);
+        if (dx is not null) Check.Length(kernel, "dx", dx.Length, (long)rows * inF);
+        if (dW is not null) Check.Length(kernel, "dWeight", dW.Length, (long)outF * inF);
+        if (db is not null) Check.Length(kernel, "dBias", db.Length, outF);
+        Check.Length(kernel, "dy", dy.Length, (long)rows * outF);
+        Check.Length(kernel, "x", x.Length, (long)rows * inF);
+        Check.Length(kernel, "weight", w.Length, (long)outF * inF);
+    }
+}
