@@ -109,7 +109,7 @@ public sealed class ImageCaptionFolder : IImageTextSource
             {
                 pixels = _loader.Load(entry.ImagePath);
             }
-            catch (Exception ex) when (ex is ImageDecodeException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+            catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException) // a bad image never stops a run
             {
                 Skip(entry.Line, ex.Message);
                 continue;
