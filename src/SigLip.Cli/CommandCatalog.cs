@@ -10,6 +10,7 @@ internal static class CommandCatalog
         yield return Commands.TokenizeCommand.Create();
         yield return Commands.EmbedCommand.Create();
         yield return Commands.SimilarityCommand.Create();
+        yield return Commands.BenchCommand.Create();
         yield return Commands.GoldenCommand.Create();
         yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
