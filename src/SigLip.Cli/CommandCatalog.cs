@@ -14,6 +14,7 @@ internal static class CommandCatalog
         yield return Commands.GoldenCommand.Create();
         yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
+        yield return Commands.TrainCommand.Create();
         yield break;
     }
 }
