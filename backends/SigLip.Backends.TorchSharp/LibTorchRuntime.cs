@@ -109,7 +109,7 @@ public static class LibTorchRuntime
         var missing = LibraryOrder.Where(n => !File.Exists(Path.Combine(full, n))).ToList();
         bool hasCuda = File.Exists(Path.Combine(full, "libtorch_cuda.so"));
         if (requireCuda && !hasCuda)
-            throw new FileNotFoundException($"{full} holds no libtorch_cuda.so (missing: {string.Join(", ", missing)}): is it a CPU-only libtorch?");
+            throw new FileNotFoundException($"{full} holds no libtorch_cuda.so (missing: {string.Join(", ", missing)}), so it is a CPU-only libtorch");
         if (missing.Contains("libtorch_cpu.so") || missing.Contains("libc10.so"))
             throw new FileNotFoundException($"{full} is not a libtorch folder (missing: {string.Join(", ", missing)})");
         foreach (var name in LibraryOrder)

@@ -66,6 +66,7 @@ public sealed class TorchBackend(string name, Device device, Precision precision
     {
         if (imageEmbeds.Rank != 2 || textEmbeds.Rank != 2 || !imageEmbeds.Shape.SequenceEqual(textEmbeds.Shape))
             throw new ArgumentException($"Loss: image embeddings {HostTensor.ShapeToString(imageEmbeds.Shape)} and text embeddings {HostTensor.ShapeToString(textEmbeds.Shape)} must both be [n, d] with the same n and d.");
+        CheckLossInputs(imageEmbeds, textEmbeds, logitScale, logitBias, options);
         using var scope = NewDisposeScope();
         var dtype = Precision.ParameterType;
         var x = HostTensors.ToTorch(imageEmbeds, dtype, TorchDevice).requires_grad_();
@@ -78,7 +79,8 @@ public sealed class TorchBackend(string name, Device device, Precision precision
         if (imageEmbeds.Shape[0] <= MaxLogitsBatch)
         {
             using var noGrad = no_grad();
-            logits = HostTensors.ToHost(TorchLoss.LogitsPerImage(TorchLoss.Normalize(x, options.NormEpsilon), TorchLoss.Normalize(y, options.NormEpsilon), scale, bias));
+            logits = HostTensors.ToHost(TorchLoss.LogitsPerImage(TorchLoss.Normalize(x, options.NormEpsilon), TorchLoss.Normalize(y, options.NormEpsilon), scale,
+                options.Kind == LossKind.Sigmoid ? bias : null));
         }
         return new LossResult(
             HostTensors.ToDouble(loss),
@@ -87,6 +89,24 @@ public sealed class TorchBackend(string name, Device device, Precision precision
             scale.grad is { } gs ? HostTensors.ToDouble(gs) : 0.0,
             bias.grad is { } gb ? HostTensors.ToDouble(gb) : 0.0,   // the softmax loss has no bias: its gradient is 0
             logits);
+    }
+
+    /// <summary>The reference's checks of host inputs (non-finite values, zero rows without epsilon, t' and b), same wording.</summary>
+    private static void CheckLossInputs(HostTensor imageEmbeds, HostTensor textEmbeds, double logitScale, double logitBias, LossOptions options)
+    {
+        int n = imageEmbeds.Shape[0], d = imageEmbeds.Shape[1];
+        foreach (var (name, t) in new[] { ("image_embeds", imageEmbeds), ("text_embeds", textEmbeds) })
+        {
+            for (int i = 0; i < t.Size; i++)
+                if (!double.IsFinite(t.Data[i]))
+                    throw new ArgumentException($"{name}[{i / d}, {i % d}] = {t.Data[i]} is not finite; embeddings must be finite numbers.");
+            if (options.NormEpsilon == 0)
+                for (int r = 0; r < n; r++)
+                    if (t.Data.AsSpan(r * d, d).IndexOfAnyExcept(0.0) < 0)
+                        throw new ArgumentException($"{name} row {r} is all zeros: it has no direction to normalise (with NormEpsilon = 0, HF's form); give it a non-zero embedding or set NormEpsilon > 0.");
+        }
+        if (!double.IsFinite(logitScale)) throw new ArgumentException($"logit_scale t' = {logitScale} is not finite; it must be a finite number (t = exp(t'), the paper starts at t' = ln 10).");
+        if (!double.IsFinite(logitBias)) throw new ArgumentException($"logit_bias b = {logitBias} is not finite; it must be a finite number (the paper starts at b = -10).");
     }
 
     public ISiglipModel CreateModel(SiglipConfig config, IReadOnlyDictionary<string, HostTensor> parameters, LockedTowers locked = LockedTowers.None) =>

@@ -38,9 +38,12 @@ public static class TorchLoss
         };
     }
 
-    /// <summary>logits_per_image [n_img, n_txt] = exp(t') x y^T + b, of NORMALISED embeddings.</summary>
-    public static Tensor LogitsPerImage(Tensor x, Tensor y, Tensor logitScale, Tensor logitBias) =>
-        x.matmul(y.t()) * logitScale.exp() + logitBias;
+    /// <summary>logits_per_image [n_img, n_txt] = exp(t') x y^T + b, of NORMALISED embeddings (no b: the softmax loss's logits).</summary>
+    public static Tensor LogitsPerImage(Tensor x, Tensor y, Tensor logitScale, Tensor? logitBias)
+    {
+        var logits = x.matmul(y.t()) * logitScale.exp();
+        return logitBias is null ? logits : logits + logitBias;
+    }
 
     private static Tensor SigmoidDense(Tensor x, Tensor y, Tensor scale, Tensor bias)
     {
@@ -90,7 +93,9 @@ public static class TorchLoss
             throw new ArgumentException($"Loss: image embeddings [{string.Join(", ", imageEmbeds.shape)}] and text embeddings [{string.Join(", ", textEmbeds.shape)}] must both be [n, d] with the same n and d.");
         long n = imageEmbeds.shape[0];
         if (n == 0) throw new ArgumentException("Loss: the batch is empty (n = 0).");
-        if (options.Chunks < 1) throw new ArgumentException($"Loss: Chunks must be at least 1, got {options.Chunks}.");
+        if (options.Chunks < 1) throw new ArgumentException($"Loss: Chunks D = {options.Chunks} must be at least 1 (1 = dense loss).");
+        if (options.Kind == LossKind.Softmax && options.Chunks != 1)
+            throw new ArgumentException($"Loss: Chunks D = {options.Chunks} applies to the sigmoid loss only; the softmax loss normalises over the whole batch and needs D = 1.");
         if (options.Kind == LossKind.Sigmoid && options.Chunks > 1 && n % options.Chunks != 0)
             throw new ArgumentException($"Loss: the chunked sigmoid loss splits the batch of {n} over {options.Chunks} devices; {n} is not divisible by {options.Chunks}.");
         if (!(options.NormEpsilon >= 0)) throw new ArgumentException($"Loss: NormEpsilon must be non-negative, got {options.NormEpsilon}.");

@@ -8,6 +8,7 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return Commands.TokenizeCommand.Create();
+        yield return Commands.ThroughputCommand.Create();
         yield break;
     }
 }
