@@ -8,6 +8,9 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return Commands.TokenizeCommand.Create();
+        yield return Commands.BenchCommand.Create();
+        yield return Commands.GoldenCommand.Create();
+        yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
         yield break;
     }

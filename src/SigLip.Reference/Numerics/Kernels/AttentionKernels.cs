@@ -9,7 +9,7 @@ namespace SigLip.Reference.Numerics.Kernels;
 ///   q [B, Nq, H], k [B, Nk, H], v [B, Nk, H]: head a is columns a·D .. a·D+D-1
 ///   probs [B, A, Nq, Nk] (saved for backward), context [B, Nq, H]
 ///   probs = softmax(scale · q_a · k_aᵀ) over keys;  context_a = probs · v_a
-/// Backward accumulates (+=) into dq, dk, dv.
+/// Backward accumulates (+=) into dq, dk, dv (each may be null: not wanted).
 /// </summary>
 public static class AttentionKernels
 {
@@ -89,7 +89,7 @@ public static class AttentionKernels
     /// dv_a += probsᵀ·dcontext_a;  dprobs = dcontext_a·v_aᵀ;  dscores = probs ⊙ (dprobs - rowsum(dprobs ⊙ probs)) · scale;
     /// dq_a += dscores·k_a;  dk_a += dscoresᵀ·q_a.
     /// </summary>
-    public static void Backward<T>(T[] dq, T[] dk, T[] dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
+    public static void Backward<T>(T[]? dq, T[]? dk, T[]? dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckBackward("AttentionKernels.Backward", dq, dk, dv, dContext, q, k, v, probs, batch, queryTokens, keyTokens, heads, headWidth);
@@ -104,7 +104,7 @@ public static class AttentionKernels
                 var p = probs.AsSpan(bh * nq * nk, nq * nk);
                 int qOff = b * nq * h + a * d, kOff = b * nk * h + a * d;
                 MatMul.General<T>(dp, nk, dContext.AsSpan(qOff), h, false, v.AsSpan(kOff), h, true, nq, nk, d, parallel: false);
-                MatMul.General<T>(dv.AsSpan(kOff), h, p, nk, true, dContext.AsSpan(qOff), h, false, nk, d, nq, accumulate: true, parallel: false);
+                if (dv is not null) MatMul.General<T>(dv.AsSpan(kOff), h, p, nk, true, dContext.AsSpan(qOff), h, false, nk, d, nq, accumulate: true, parallel: false);
                 for (int i = 0; i < nq; i++)
                 {
                     var dpr = dp.Slice(i * nk, nk);
@@ -114,14 +114,14 @@ public static class AttentionKernels
                     TensorPrimitives.Multiply(dpr, pr, dpr);
                     TensorPrimitives.Multiply(dpr, sc, dpr);
                 }
-                MatMul.General<T>(dq.AsSpan(qOff), h, dp, nk, false, k.AsSpan(kOff), h, false, nq, d, nk, accumulate: true, parallel: false);
-                MatMul.General<T>(dk.AsSpan(kOff), h, dp, nk, true, q.AsSpan(qOff), h, false, nk, d, nq, accumulate: true, parallel: false);
+                if (dq is not null) MatMul.General<T>(dq.AsSpan(qOff), h, dp, nk, false, k.AsSpan(kOff), h, false, nq, d, nk, accumulate: true, parallel: false);
+                if (dk is not null) MatMul.General<T>(dk.AsSpan(kOff), h, dp, nk, true, q.AsSpan(qOff), h, false, nk, d, nq, accumulate: true, parallel: false);
             }
         });
     }
 
     /// <summary>The readable twin of <see cref="Backward{T}"/>.</summary>
-    public static void BackwardNaive<T>(T[] dq, T[] dk, T[] dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
+    public static void BackwardNaive<T>(T[]? dq, T[]? dk, T[]? dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckBackward("AttentionKernels.BackwardNaive", dq, dk, dv, dContext, q, k, v, probs, batch, queryTokens, keyTokens, heads, headWidth);
@@ -144,7 +144,7 @@ public static class AttentionKernels
                     for (int c = 0; c < d; c++)
                     {
                         dpj += dContext[qRow + c] * v[kRow + c];
-                        dv[kRow + c] += probs[pBase + i * nk + j] * dContext[qRow + c];
+                        if (dv is not null) dv[kRow + c] += probs[pBase + i * nk + j] * dContext[qRow + c];
                     }
                     dScores[j] = dpj;
                     rowDot += dpj * probs[pBase + i * nk + j];
@@ -156,8 +156,8 @@ public static class AttentionKernels
                     int kRow = (b * nk + j) * h + a * d;
                     for (int c = 0; c < d; c++)
                     {
-                        dq[qRow + c] += dScores[j] * k[kRow + c];
-                        dk[kRow + c] += dScores[j] * q[qRow + c];
+                        if (dq is not null) dq[qRow + c] += dScores[j] * k[kRow + c];
+                        if (dk is not null) dk[kRow + c] += dScores[j] * q[qRow + c];
                     }
                 }
             }
@@ -177,12 +177,12 @@ public static class AttentionKernels
         Check.Length(kernel, "v", v.Length, batch * nk * h);
     }
 
-    private static void CheckBackward<T>(string kernel, T[] dq, T[] dk, T[] dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int nq, int nk, int heads, int d)
+    private static void CheckBackward<T>(string kernel, T[]? dq, T[]? dk, T[]? dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int nq, int nk, int heads, int d)
     {
         CheckForward(kernel, dContext, probs, q, k, v, batch, nq, nk, heads, d);
         long h = (long)heads * d;
-        Check.Length(kernel, "dq", dq.Length, batch * nq * h);
-        Check.Length(kernel, "dk", dk.Length, batch * nk * h);
-        Check.Length(kernel, "dv", dv.Length, batch * nk * h);
+        if (dq is not null) Check.Length(kernel, "dq", dq.Length, batch * nq * h);
+        if (dk is not null) Check.Length(kernel, "dk", dk.Length, batch * nk * h);
+        if (dv is not null) Check.Length(kernel, "dv", dv.Length, batch * nk * h);
     }
 }

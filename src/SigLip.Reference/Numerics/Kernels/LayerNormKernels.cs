@@ -63,15 +63,15 @@ public static class LayerNormKernels
 
     /// <summary>
     /// dx += rstd·(g - mean(g) - xhat·mean(g·xhat)) with g = dy·w;  dw += Σ_r dy·xhat;  db += Σ_r dy.
-    /// Pass null for dWeight/dBias when not needed.
+    /// Pass null for a gradient that is not needed.
     /// </summary>
-    public static void Backward<T>(T[] dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
+    public static void Backward<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckBackward("LayerNormKernels.Backward", dx, dWeight, dBias, dy, x, weight, mean, rstd, rows, width);
         T n = T.CreateChecked(width);
         // dx rows are independent: parallel over rows.
-        Ranges.For(rows, 12L * width, (lo, hi) =>
+        if (dx is not null) Ranges.For(rows, 12L * width, (lo, hi) =>
         {
             var xhat = Scratch<T>.First(width).AsSpan(0, width);
             var g = Scratch<T>.Second(width).AsSpan(0, width);
@@ -119,7 +119,7 @@ public static class LayerNormKernels
     }
 
     /// <summary>The readable twin of <see cref="Backward{T}"/>.</summary>
-    public static void BackwardNaive<T>(T[] dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
+    public static void BackwardNaive<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckBackward("LayerNormKernels.BackwardNaive", dx, dWeight, dBias, dy, x, weight, mean, rstd, rows, width);
@@ -141,7 +141,7 @@ public static class LayerNormKernels
             {
                 T xhat = (x[r * width + i] - mean[r]) * rstd[r];
                 T g = dy[r * width + i] * weight[i];
-                dx[r * width + i] += (g - gMean - xhat * gxMean) * rstd[r];
+                if (dx is not null) dx[r * width + i] += (g - gMean - xhat * gxMean) * rstd[r];
                 if (dBias is not null) dBias[i] += dy[r * width + i];
                 if (dWeight is not null) dWeight[i] += dy[r * width + i] * xhat;
             }
@@ -159,10 +159,10 @@ public static class LayerNormKernels
         Check.Length(kernel, "bias", b.Length, width);
     }
 
-    private static void CheckBackward<T>(string kernel, T[] dx, T[]? dw, T[]? db, T[] dy, T[] x, T[] w, T[] mean, T[] rstd, int rows, int width)
+    private static void CheckBackward<T>(string kernel, T[]? dx, T[]? dw, T[]? db, T[] dy, T[] x, T[] w, T[] mean, T[] rstd, int rows, int width)
     {
         Check.FloatType<T>(kernel);
-        Check.Length(kernel, "dx", dx.Length, (long)rows * width);
+        if (dx is not null) Check.Length(kernel, "dx", dx.Length, (long)rows * width);
         if (dw is not null) Check.Length(kernel, "dWeight", dw.Length, width);
         if (db is not null) Check.Length(kernel, "dBias", db.Length, width);
         Check.Length(kernel, "dy", dy.Length, (long)rows * width);

@@ -1,0 +1,22 @@
+namespace SigLip.Reference.Backends;
+
+/// <summary>
+/// The reference backend: the managed float64 implementation (<see cref="SiglipModel"/>,
+/// <see cref="PairwiseLoss"/>, <see cref="AdamW"/>) behind the backend contract. It IS the
+/// specification the other backends are measured against; it is always available.
+/// </summary>
+public sealed class ReferenceBackendProvider : IBackendProvider
+{
+    public const string BackendName = "reference";
+
+    public string Name => BackendName;
+    public string Description => "managed C# reference implementation, float64 on the CPU (the specification)";
+    public BackendAvailability Probe() => new(true, "always available (pure managed code)");
+
+    public IBackend Start(BackendOptions options)
+    {
+        if (options.DType is { } dtype && !string.Equals(dtype, "float64", StringComparison.OrdinalIgnoreCase))
+            throw new BackendUnavailableException($"The reference backend computes in float64 only; --dtype {dtype} was asked for. Use --dtype float64 (or leave it out), or another backend.");
+        return new ReferenceBackend();
+    }
+}

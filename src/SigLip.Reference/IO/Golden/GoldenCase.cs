@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text.Json;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Models;
+
+namespace SigLip.Reference.IO.Golden;
+
+public enum GoldenCaseKind { Model, Loss }
+
+/// <summary>One expected tensor: full, or a sample of a large gradient at the given flat indices.</summary>
+/// <param name="Name">The name in the file (e.g. "grad.logit_scale", "grad_sample.text_model.head.weight").</param>
+/// <param name="Target">What it is compared with: an output name, "grad.&lt;parameter&gt;" for any gradient.</param>
+/// <param name="SampleIndices">For a sampled gradient, the flat indices of the target the values belong to.</param>
+public sealed record GoldenExpected(string Name, string Target, Tensor Values, long[]? SampleIndices = null);
+
+/// <summary>
+/// A golden case read from its folder (layout: <see cref="GoldenFormat"/>). Everything is read and
+/// checked when it is loaded; a malformed case throws (SafeTensorsFormatException,
+/// InvalidDataException, FileNotFoundException) naming the file and the problem.
+/// </summary>
+public sealed class GoldenCase
+{
+    private GoldenCase(string name, string folder, GoldenCaseKind kind, IReadOnlyDictionary<string, string> metadata)
+    {
+        Name = name;
+        Folder = folder;
+        Kind = kind;
+        Metadata = metadata;
+    }
+
+    public string Name { get; }
+    public string Folder { get; }
+    public GoldenCaseKind Kind { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    public string? Covers => Metadata.TryGetValue(GoldenFormat.KeyCovers, out var c) ? c : null;
+    public LockedTowers Locked { get; private set; }
+    public LossOptions Loss { get; private set; } = LossOptions.Default;
+
+    // Model cases.
+    public SiglipConfig? Config { get; private set; }
+    public NamedTensors? Parameters { get; private set; }
+    public SiglipBatch? Batch { get; private set; }
+
+    // Loss cases.
+    public Tensor? ImageEmbeds { get; private set; }
+    public Tensor? TextEmbeds { get; private set; }
+    public double LogitScale { get; private set; }
+    public double LogitBias { get; private set; }
+
+    public IReadOnlyList<GoldenExpected> Expected { get; private set; } = [];
+
+    /// <summary>True when <paramref name="folder"/> holds a case (an expected.safetensors).</summary>
+    public static bool IsCase(string folder) => File.Exists(Path.Combine(folder, GoldenFormat.ExpectedFile));
+
+    public static GoldenCase Load(string folder, string? name = null)
+    {
+        var expectedPath = Path.Combine(folder, GoldenFormat.ExpectedFile);
+        using var file = SafeTensorsFile.Open(expectedPath);
+        var meta = file.Metadata;
+        string kindText = meta.TryGetValue(GoldenFormat.KeyKind, out var k) ? k
+            : File.Exists(Path.Combine(folder, HfCheckpoint.ConfigFileName)) ? "model" : "loss";
+        var kind = kindText switch
+        {
+            "model" => GoldenCaseKind.Model,
+            "loss" => GoldenCaseKind.Loss,
+            _ => throw new InvalidDataException($"{expectedPath}: metadata kind '{kindText}' is not 'model' or 'loss'."),
+        };
+        var c = new GoldenCase(name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), folder, kind, meta);
+        c.Locked = meta.TryGetValue(GoldenFormat.KeyLocked, out var locked) ? GoldenFormat.ParseLocked(locked) : LockedTowers.None;
+        c.Loss = new LossOptions(
+            Kind: meta.TryGetValue(GoldenFormat.KeyLoss, out var lossKind) && lossKind == "softmax" ? LossKind.Softmax : LossKind.Sigmoid,
+            Chunks: meta.TryGetValue(GoldenFormat.KeyChunks, out var chunks) ? ParseInt(expectedPath, GoldenFormat.KeyChunks, chunks) : 1,
+            NormEpsilon: meta.TryGetValue(GoldenFormat.KeyNormEpsilon, out var eps) ? ParseDouble(expectedPath, GoldenFormat.KeyNormEpsilon, eps) : 0.0);
+        if (meta.TryGetValue(GoldenFormat.KeyLoss, out var lk) && lk is not ("sigmoid" or "softmax"))
+            throw new InvalidDataException($"{expectedPath}: metadata loss '{lk}' is not 'sigmoid' or 'softmax'.");
+
+        IReadOnlyList<string> inputs = kind == GoldenCaseKind.Model ? GoldenFormat.ModelInputs : GoldenFormat.LossInputs;
+        foreach (var input in inputs)
+            if (!file.Contains(input))
+                throw new InvalidDataException($"{expectedPath}: input '{input}' is missing; a {kindText} case holds {string.Join(", ", inputs)}.");
+
+        if (kind == GoldenCaseKind.Model)
+        {
+            c.Config = HfConfig.Read(Path.Combine(folder, HfCheckpoint.ConfigFileName));
+            c.Parameters = File.Exists(Path.Combine(folder, HfCheckpoint.WeightsFileName)) || !File.Exists(Path.Combine(folder, GoldenFormat.WeightsSpecFile))
+                ? HfCheckpoint.Load(folder).Parameters
+                : SeededWeights.Read(Path.Combine(folder, GoldenFormat.WeightsSpecFile), c.Config);
+            c.Batch = new SiglipBatch(file.ReadTensor("pixel_values"), file.ReadTokenIds("input_ids"));
+        }
+        else
+        {
+            c.ImageEmbeds = file.ReadTensor("image_embeds");
+            c.TextEmbeds = file.ReadTensor("text_embeds");
+            c.LogitScale = Scalar(file, expectedPath, "logit_scale");
+            c.LogitBias = Scalar(file, expectedPath, "logit_bias");
+        }
+
+        var expected = new List<GoldenExpected>();
+        foreach (var e in file.Entries)
+        {
+            if (inputs.Contains(e.Name) || e.Name.StartsWith(GoldenFormat.GradSampleIndexPrefix, StringComparison.Ordinal)) continue;
+            if (!e.DType.IsFloat())
+                throw new InvalidDataException($"{expectedPath}: expected tensor '{e.Name}' is {e.DType}; expected values are floating point.");
+            if (e.Name.StartsWith(GoldenFormat.GradSamplePrefix, StringComparison.Ordinal))
+            {
+                string parameter = e.Name[GoldenFormat.GradSamplePrefix.Length..];
+                string indexName = GoldenFormat.GradSampleIndexPrefix + parameter;
+                if (!file.Contains(indexName))
+                    throw new InvalidDataException($"{expectedPath}: '{e.Name}' has no '{indexName}' saying which elements it samples.");
+                var indices = file.ReadInt64(indexName);
+                var values = file.ReadTensor(e.Name);
+                if (indices.Length != values.Size)
+                    throw new InvalidDataException($"{expectedPath}: '{e.Name}' has {values.Size} values but '{indexName}' has {indices.Length} indices.");
+                expected.Add(new GoldenExpected(e.Name, "grad." + parameter, values, indices));
+            }
+            else
+            {
+                expected.Add(new GoldenExpected(e.Name, e.Name, file.ReadTensor(e.Name)));
+            }
+        }
+        if (expected.Count == 0)
+            throw new InvalidDataException($"{expectedPath}: holds inputs but no expected outputs or gradients.");
+        c.Expected = expected;
+        return c;
+    }
+
+    private static double Scalar(SafeTensorsFile file, string path, string name)
+    {
+        var t = file.ReadTensor(name);
+        if (t.Size != 1) throw new InvalidDataException($"{path}: '{name}' has shape {Tensor.ShapeToString(t.Shape)}; expected one value [1].");
+        return t.Data[0];
+    }
+
+    private static int ParseInt(string path, string key, string text) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
+            ? v
+            : throw new InvalidDataException($"{path}: metadata {key} '{text}' is not a positive integer.");
+
+    private static double ParseDouble(string path, string key, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) && v >= 0
+            ? v
+            : throw new InvalidDataException($"{path}: metadata {key} '{text}' is not a non-negative number.");
+}
+
+/// <summary>
+/// weights.json: parameters too large to keep in the repository, given as the seed of
+/// <see cref="GoldenRandom.Parameters"/> plus t' and b: {"format", "seed", "logit_scale", "logit_bias"}.
+/// </summary>
+public static class SeededWeights
+{
+    public const string Format = "siglip-golden-seeded-weights/1";
+
+    public static NamedTensors Read(string path, SiglipConfig config)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            string format = root.TryGetProperty("format", out var f) ? f.GetString() ?? "" : "";
+            if (format != Format) throw new InvalidDataException($"{path}: format '{format}' is not '{Format}'.");
+            ulong seed = root.GetProperty("seed").GetUInt64();
+            double scale = root.GetProperty("logit_scale").GetDouble();
+            double bias = root.GetProperty("logit_bias").GetDouble();
+            return GoldenRandom.Parameters(config, seed, scale, bias);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: not a valid weights.json ({ex.Message}); expected {{\"format\": \"{Format}\", \"seed\": N, \"logit_scale\": x, \"logit_bias\": y}}.", ex);
+        }
+    }
+
+    public static string ToJson(ulong seed, double logitScale, double logitBias, string description) =>
+        "{\n" +
+        $"  \"format\": \"{Format}\",\n" +
+        $"  \"description\": {JsonSerializer.Serialize(description)},\n" +
+        $"  \"seed\": {seed.ToString(CultureInfo.InvariantCulture)},\n" +
+        $"  \"logit_scale\": {GoldenFormat.Format(logitScale)},\n" +
+        $"  \"logit_bias\": {GoldenFormat.Format(logitBias)}\n" +
+        "}\n";
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Numerics;
+
+namespace SigLip.Reference.IO.Golden;
+
+/// <summary>
+/// The layout of a golden case folder (the layout of ../shared/fixtures/hf-siglip-tiny):
+/// <list type="bullet">
+/// <item><c>expected.safetensors</c> (always): the inputs, the expected outputs and gradients,
+///   float64. Its "__metadata__" says how to run the case (keys below); a file without them (the HF
+///   fixture) is a full-model case: dense sigmoid loss, no tower locked, L2 epsilon 0.</item>
+/// <item>Model cases: <c>config.json</c> (HF SiglipConfig) and the parameters, either
+///   <c>model.safetensors</c> or, where they would be too large to keep, <c>weights.json</c> naming
+///   the seed of <see cref="GoldenRandom.Parameters"/>. Inputs: <c>input_ids</c> (I64 [B, L]) and
+///   <c>pixel_values</c> ([B, C, S, S]). Expected: outputs under HF's names
+///   (<see cref="OutputNames"/>) and <c>grad.&lt;parameter&gt;</c>; a large gradient may instead be
+///   checked on a fixed sample of its elements: <c>grad_sample.&lt;parameter&gt;</c> [K] with
+///   <c>grad_sample_index.&lt;parameter&gt;</c> (I64 [K], flat row-major indices).</item>
+/// <item>Loss cases: inputs <c>image_embeds</c>, <c>text_embeds</c> (UNnormalised [n, d]),
+///   <c>logit_scale</c> [1] (t'), <c>logit_bias</c> [1] (b); expected <c>loss</c> [1] and
+///   <c>grad.image_embeds</c>, <c>grad.text_embeds</c>, <c>grad.logit_scale</c>, <c>grad.logit_bias</c>.</item>
+/// </list>
+/// </summary>
+public static class GoldenFormat
+{
+    public const string FormatVersion = "siglip-golden/1";
+    /// <summary>Bump when the generator's cases or numbers change on purpose.</summary>
+    public const string GeneratorVersion = "1";
+    public const string ExpectedFile = "expected.safetensors";
+    public const string ManifestFile = "manifest.json";
+    public const string WeightsSpecFile = "weights.json";
+    public const string GradSamplePrefix = "grad_sample.";
+    public const string GradSampleIndexPrefix = "grad_sample_index.";
+
+    // expected.safetensors "__metadata__" keys.
+    public const string KeyFormat = "format";
+    public const string KeyKind = "kind";            // "model" | "loss"
+    public const string KeyLocked = "locked";        // "none" | "image" | "text"
+    public const string KeyLoss = "loss";            // "sigmoid" | "softmax"
+    public const string KeyChunks = "chunks";        // D of the chunked sigmoid loss, "1" = dense
+    public const string KeyNormEpsilon = "norm_epsilon";
+    public const string KeyCovers = "covers";
+
+    public static readonly IReadOnlyList<string> ModelInputs = ["input_ids", "pixel_values"];
+    public static readonly IReadOnlyList<string> LossInputs = ["image_embeds", "text_embeds", "logit_scale", "logit_bias"];
+
+    public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    public static string LockedName(LockedTowers locked) => locked switch
+    {
+        LockedTowers.None => "none",
+        LockedTowers.Image => "image",
+        LockedTowers.Text => "text",
+        _ => "image,text",
+    };
+
+    public static LockedTowers ParseLocked(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "" or "none" => LockedTowers.None,
+        "image" => LockedTowers.Image,
+        "text" => LockedTowers.Text,
+        "image,text" => LockedTowers.Image | LockedTowers.Text,
+        _ => throw new InvalidDataException($"locked '{text}' is not one of none, image, text."),
+    };
+}
+
+/// <summary>
+/// An allowance for one dtype: an element passes when |a - e| &lt;= atol + rtol |e|. With
+/// <paramref name="AtolRelativeToMaxAbs"/>, atol is multiplied by the tensor's largest |e|, so that
+/// it scales with the tensor (gradients range over many magnitudes across parameters).
+/// </summary>
+public sealed record GoldenTolerance(double Atol, double Rtol, bool AtolRelativeToMaxAbs, string Why)
+{
+    public Tolerance For(Tensor expected)
+    {
+        if (!AtolRelativeToMaxAbs) return new Tolerance(Atol, Rtol);
+        double max = 0;
+        foreach (var v in expected.Data) if (double.IsFinite(v)) max = Math.Max(max, Math.Abs(v));
+        // Never below float64's own absolute floor, so an all-zero tensor still compares sensibly.
+        return new Tolerance(Math.Max(Atol * max, 1e-300), Rtol);
+    }
+
+    /// <summary>The tolerances used when a folder has no manifest (and written into the generated one).</summary>
+    public static IReadOnlyDictionary<string, GoldenTolerance> Defaults { get; } = new Dictionary<string, GoldenTolerance>
+    {
+        ["float64"] = new(1e-11, 1e-9, false,
+            "The bound of the encoders issue for float64 against HF transformers. Both sides round at 1.1e-16 per operation; " +
+            "the deepest case (a few layers, sums of at most 3072 terms) loses at most a few hundred ulps, i.e. ~1e-13 relative, so 1e-9 leaves room for different summation orders but not for a real bug."),
+        ["float32"] = new(1e-5, 1e-4, true,
+            "float32 rounds at u = 6e-8. A dot product of K terms (K <= 3072 here) is off by about sqrt(K) u (~3e-6) relative to the sum of |terms| " +
+            "(K u = 2e-4 in the very worst case); LayerNorm, softmax, GELU and the log-sigmoid are well conditioned and add a few u each. Outputs therefore agree to ~1e-5 relative; rtol 1e-4 allows " +
+            "a factor of ~10 for depth and for gradients. A gradient element that is a near-cancelling sum has a small |e| but an error set by the size of its terms, so atol is 1e-5 times the tensor's largest |e|."),
+        ["bfloat16"] = new(2e-2, 5e-2, true,
+            "Mixed precision: matmul and attention inputs rounded to bfloat16 (8 significant bits: unit roundoff u = 2^-8 = 3.9e-3), accumulation and LayerNorm, softmax and loss in float32. " +
+            "Each layer's matmul inputs carry ~4e-3 relative error, which compounds over a few layers and the backward pass to ~1e-2; rtol 5e-2 and atol 2e-2 of the tensor's largest |e| catch " +
+            "wrong formulas (errors of order 1) but not bfloat16's rounding."),
+    };
+}

@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Models;
+using SigLip.Reference.Numerics;
+
+namespace SigLip.Reference.IO.Golden;
+
+public enum GoldenCaseStatus
+{
+    Passed,
+    /// <summary>The backend ran, and some tensor is outside its tolerance (or missing from its results).</summary>
+    Failed,
+    /// <summary>A file of the case is damaged (sha256 mismatch, truncated, malformed): not a numerical verdict.</summary>
+    Corrupted,
+    /// <summary>The backend threw while running the case.</summary>
+    Error,
+}
+
+/// <summary>One case's verdict, with every tensor's comparison.</summary>
+public sealed record GoldenCaseResult(
+    string Name,
+    string Kind,
+    GoldenCaseStatus Status,
+    string? Covers,
+    IReadOnlyList<Comparison> Tensors,
+    string? Problem,
+    double Seconds)
+{
+    public bool Passed => Status == GoldenCaseStatus.Passed;
+}
+
+/// <summary>The verdict of a backend on a folder of golden cases.</summary>
+public sealed record GoldenReport(
+    string Backend,
+    string Device,
+    string DType,
+    string CasesDir,
+    bool ManifestFound,
+    IReadOnlyDictionary<string, GoldenTolerance> Tolerances,
+    IReadOnlyList<string> Notes,
+    IReadOnlyList<GoldenCaseResult> Cases)
+{
+    /// <summary>At least one case ran, and every case passed.</summary>
+    public bool Passed => Cases.Count > 0 && Cases.All(c => c.Passed);
+
+    /// <summary>One line per failed, corrupted or erroneous case and per failing tensor.</summary>
+    public IReadOnlyList<string> Failures
+    {
+        get
+        {
+            var lines = new List<string>();
+            if (Cases.Count == 0) lines.Add($"no golden cases found under {CasesDir}");
+            foreach (var c in Cases.Where(c => !c.Passed))
+            {
+                if (c.Problem is not null) lines.Add($"{c.Name}: {c.Status.ToString().ToUpperInvariant()}: {c.Problem}");
+                foreach (var t in c.Tensors.Where(t => !t.Passed)) lines.Add($"{c.Name}: {t}");
+            }
+            return lines;
+        }
+    }
+
+    public string ToJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            static void Number(Utf8JsonWriter w, string name, double v)
+            {
+                if (double.IsFinite(v)) w.WriteNumber(name, v); else w.WriteString(name, v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+            w.WriteStartObject();
+            w.WriteString("backend", Backend);
+            w.WriteString("device", Device);
+            w.WriteString("dtype", DType);
+            w.WriteString("cases_dir", CasesDir);
+            w.WriteBoolean("manifest_found", ManifestFound);
+            w.WriteBoolean("passed", Passed);
+            w.WriteStartArray("notes");
+            foreach (var n in Notes) w.WriteStringValue(n);
+            w.WriteEndArray();
+            w.WriteStartArray("failures");
+            foreach (var f in Failures) w.WriteStringValue(f);
+            w.WriteEndArray();
+            w.WriteStartArray("cases");
+            foreach (var c in Cases)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", c.Name);
+                w.WriteString("kind", c.Kind);
+                w.WriteString("status", c.Status.ToString().ToLowerInvariant());
+                if (c.Covers is not null) w.WriteString("covers", c.Covers);
+                if (c.Problem is not null) w.WriteString("problem", c.Problem);
+                Number(w, "seconds", Math.Round(c.Seconds, 3));
+                w.WriteStartArray("tensors");
+                foreach (var t in c.Tensors)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", t.Name);
+                    w.WriteBoolean("passed", t.Passed);
+                    Number(w, "max_abs_error", t.MaxAbsError);
+                    Number(w, "max_rel_error", t.MaxRelError);
+                    Number(w, "atol", t.Tolerance.Atol);
+                    Number(w, "rtol", t.Tolerance.Rtol);
+                    w.WriteStartArray("worst_index");
+                    foreach (var i in t.WorstIndex) w.WriteNumberValue(i);
+                    w.WriteEndArray();
+                    Number(w, "worst_actual", t.WorstActual);
+                    Number(w, "worst_expected", t.WorstExpected);
+                    if (t.Problem is not null) w.WriteString("problem", t.Problem);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+}
+
+/// <summary>
+/// Runs golden cases on a backend and compares every expected tensor. Works on any folder of cases
+/// in the golden layout (<see cref="GoldenFormat"/>), with or without a manifest.json: with one,
+/// its tolerances apply and every file's sha256 is checked first; without one, the default
+/// tolerances apply (and the report says so). A folder that is itself a case is run as one case.
+/// </summary>
+public static class GoldenVerifier
+{
+    public static GoldenReport Verify(IBackend backend, string casesDir) => Verify(backend, casesDir, null, null);
+
+    /// <param name="caseFilter">Runs only the cases whose name it accepts (null: all).</param>
+    /// <param name="progress">Called with each case's name before it runs.</param>
+    public static GoldenReport Verify(IBackend backend, string casesDir, Func<string, bool>? caseFilter, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (!Directory.Exists(casesDir)) throw new DirectoryNotFoundException($"{casesDir}: no such folder of golden cases.");
+        var notes = new List<string>();
+        var manifestPath = Path.Combine(casesDir, GoldenFormat.ManifestFile);
+        GoldenManifest? manifest = File.Exists(manifestPath) ? GoldenManifest.Read(manifestPath) : null;
+        if (manifest is null) notes.Add($"no {GoldenFormat.ManifestFile} in {casesDir}: default tolerances apply and file checksums are not checked");
+
+        var tolerances = manifest?.Tolerances is { Count: > 0 } t ? t : GoldenTolerance.Defaults;
+        if (!tolerances.TryGetValue(backend.DType, out var tolerance))
+        {
+            tolerance = GoldenTolerance.Defaults.TryGetValue(backend.DType, out var d) ? d : GoldenTolerance.Defaults["float32"];
+            notes.Add($"no tolerance for dtype '{backend.DType}' in the manifest; using atol {tolerance.Atol:G3}, rtol {tolerance.Rtol:G3}");
+        }
+
+        // Case folders: the folder itself, or every folder below it holding an expected.safetensors.
+        var folders = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        if (GoldenCase.IsCase(casesDir)) folders[Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(casesDir)))] = casesDir;
+        else
+            foreach (var dir in Directory.EnumerateDirectories(casesDir, "*", SearchOption.AllDirectories))
+                if (GoldenCase.IsCase(dir)) folders[Path.GetRelativePath(casesDir, dir).Replace('\\', '/')] = dir;
+        var listed = manifest?.Cases.ToDictionary(c => c.Name, StringComparer.Ordinal) ?? [];
+
+        var results = new List<GoldenCaseResult>();
+        foreach (var missing in listed.Keys.Where(n => !folders.ContainsKey(n) && (caseFilter?.Invoke(n) ?? true)))
+            results.Add(new GoldenCaseResult(missing, listed[missing].Kind, GoldenCaseStatus.Corrupted, listed[missing].Covers, [],
+                $"listed in {GoldenFormat.ManifestFile} but {Path.Combine(casesDir, missing)} has no {GoldenFormat.ExpectedFile}", 0));
+        foreach (var (name, dir) in folders)
+        {
+            if (caseFilter is not null && !caseFilter(name)) continue;
+            progress?.Invoke(name);
+            if (manifest is not null && !listed.ContainsKey(name)) notes.Add($"case {name} is not in {GoldenFormat.ManifestFile}: its files are not checksummed");
+            results.Add(RunCase(backend, name, dir, listed.GetValueOrDefault(name), tolerance));
+        }
+        return new GoldenReport(backend.Name, backend.Device, backend.DType, casesDir, manifest is not null, tolerances, notes, results);
+    }
+
+    private static GoldenCaseResult RunCase(IBackend backend, string name, string dir, GoldenManifestCase? listed, GoldenTolerance tolerance)
+    {
+        var clock = Stopwatch.StartNew();
+        string kind = listed?.Kind ?? "?";
+        // 1. Integrity: the files are what the manifest says they are.
+        if (listed is not null)
+        {
+            foreach (var (file, sha) in listed.Files)
+            {
+                var path = Path.Combine(dir, file);
+                if (!File.Exists(path))
+                    return new(name, kind, GoldenCaseStatus.Corrupted, listed.Covers, [], $"{path} is missing (listed in {GoldenFormat.ManifestFile})", clock.Elapsed.TotalSeconds);
+                var actual = GoldenManifest.Sha256(path);
+                if (!string.Equals(actual, sha, StringComparison.OrdinalIgnoreCase))
+                    return new(name, kind, GoldenCaseStatus.Corrupted, listed.Covers, [],
+                        $"{path}: sha256 is {actual} but {GoldenFormat.ManifestFile} says {sha}; the file is damaged or was changed by hand (regenerate with 'siglip golden generate')", clock.Elapsed.TotalSeconds);
+            }
+        }
+        // 2. The case reads and is well formed.
+        GoldenCase golden;
+        try
+        {
+            golden = GoldenCase.Load(dir, name);
+        }
+        catch (Exception ex) when (ex is SafeTensorsFormatException or InvalidDataException or FileNotFoundException or ArgumentException or IOException)
+        {
+            return new(name, kind, GoldenCaseStatus.Corrupted, listed?.Covers, [], ex.Message, clock.Elapsed.TotalSeconds);
+        }
+        kind = golden.Kind == GoldenCaseKind.Model ? "model" : "loss";
+        // 3. The backend runs it.
+        IReadOnlyDictionary<string, Tensor> actuals;
+        var problems = new List<Comparison>();
+        try
+        {
+            actuals = golden.Kind == GoldenCaseKind.Model ? RunModel(backend, golden, problems) : RunLoss(backend, golden);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return new(name, kind, GoldenCaseStatus.Error, golden.Covers ?? listed?.Covers, [], $"backend '{backend.Name}' failed: {ex.GetType().Name}: {ex.Message}", clock.Elapsed.TotalSeconds);
+        }
+        // 4. Every expected tensor against the backend's.
+        var comparisons = new List<Comparison>();
+        foreach (var e in golden.Expected) comparisons.Add(Compare(e, actuals, tolerance));
+        comparisons.AddRange(problems);
+        var status = comparisons.All(c => c.Passed) ? GoldenCaseStatus.Passed : GoldenCaseStatus.Failed;
+        return new(name, kind, status, golden.Covers ?? listed?.Covers, comparisons, null, clock.Elapsed.TotalSeconds);
+    }
+
+    private static IReadOnlyDictionary<string, Tensor> RunModel(IBackend backend, GoldenCase golden, List<Comparison> problems)
+    {
+        using var model = backend.CreateModel(golden.Config!, golden.Parameters!, golden.Locked);
+        var step = model.ForwardBackward(golden.Batch!, golden.Loss, collectOutputs: true);
+        var grads = model.Gradients();
+        var actuals = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (n, t) in step.Outputs) actuals[n] = t;
+        if (!actuals.ContainsKey(OutputNames.Loss)) actuals[OutputNames.Loss] = Tensor.Scalar(step.Loss);
+        foreach (var (n, g) in grads) actuals[OutputNames.GradPrefix + n] = g;
+        // The contract: a locked tower gets no gradients at all.
+        if (golden.Locked != LockedTowers.None)
+        {
+            var lockedNames = ParameterLayout.For(golden.Config!)
+                .Where(p => (p.Tower == Tower.Image && golden.Locked.HasFlag(LockedTowers.Image)) || (p.Tower == Tower.Text && golden.Locked.HasFlag(LockedTowers.Text)))
+                .Select(p => p.Name).Where(grads.ContainsKey).ToList();
+            if (lockedNames.Count > 0)
+                problems.Add(Problem($"locked {GoldenFormat.LockedName(golden.Locked)} tower", $"the backend returned gradients for {lockedNames.Count} locked parameter(s) (e.g. {lockedNames[0]}); a locked tower must get none"));
+        }
+        return actuals;
+    }
+
+    private static IReadOnlyDictionary<string, Tensor> RunLoss(IBackend backend, GoldenCase golden)
+    {
+        var r = backend.Loss(golden.ImageEmbeds!, golden.TextEmbeds!, golden.LogitScale, golden.LogitBias, golden.Loss);
+        return new Dictionary<string, Tensor>(StringComparer.Ordinal)
+        {
+            [OutputNames.Loss] = Tensor.Scalar(r.Loss),
+            ["grad.image_embeds"] = r.GradImageEmbeds,
+            ["grad.text_embeds"] = r.GradTextEmbeds,
+            ["grad.logit_scale"] = Tensor.Scalar(r.GradLogitScale),
+            ["grad.logit_bias"] = Tensor.Scalar(r.GradLogitBias),
+        };
+    }
+
+    private static Comparison Problem(string name, string problem) =>
+        new(name, false, double.NaN, double.NaN, [], double.NaN, double.NaN, new Tolerance(0, 0), problem);
+
+    private static Comparison Compare(GoldenExpected e, IReadOnlyDictionary<string, Tensor> actuals, GoldenTolerance tolerance)
+    {
+        var tol = tolerance.For(e.Values);
+        if (!actuals.TryGetValue(e.Target, out var actual))
+            return Problem(e.Name, $"the backend returned no '{e.Target}'") with { Tolerance = tol };
+        if (e.SampleIndices is null) return Comparison.Of(e.Name, actual, e.Values, tol);
+        var sampled = new double[e.SampleIndices.Length];
+        for (int i = 0; i < sampled.Length; i++)
+        {
+            long index = e.SampleIndices[i];
+            if (index < 0 || index >= actual.Size)
+                return Problem(e.Name, $"sample index {index} is outside '{e.Target}' of shape {Tensor.ShapeToString(actual.Shape)}") with { Tolerance = tol };
+            sampled[i] = actual.Data[index];
+        }
+        var c = Comparison.Of(e.Name, new Tensor([sampled.Length], sampled), e.Values, tol);
+        // Report the worst element by its place in the whole gradient.
+        return c.WorstIndex.Count == 1 ? c with { WorstIndex = Tensor.Unravel(actual.Shape, e.SampleIndices[c.WorstIndex[0]]) } : c;
+    }
+}

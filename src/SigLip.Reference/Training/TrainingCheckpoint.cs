@@ -1,0 +1,192 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SigLip.Reference.IO;
+using SigLip.Reference.Models;
+
+namespace SigLip.Reference.Training;
+
+/// <summary>What a checkpoint records about the run besides parameters and optimizer moments.</summary>
+/// <param name="Step">Steps done.</param>
+/// <param name="Settings">The run's settings (a resume continues with them).</param>
+/// <param name="Data">Where the data stream stands after <see cref="Step"/> steps.</param>
+/// <param name="Losses">Every step's loss so far, from step 1.</param>
+/// <param name="Backend">The backend that trained it, and its dtype.</param>
+/// <param name="DataDescription">The data source, in words (a resume warns when it differs).</param>
+public sealed record TrainingState(
+    int Step,
+    TrainingSettings Settings,
+    DataPosition Data,
+    IReadOnlyList<double> Losses,
+    string Backend,
+    string DType,
+    string DataDescription,
+    int FormatVersion = TrainingState.CurrentFormat)
+{
+    public const int CurrentFormat = 1;
+}
+
+/// <summary>A training checkpoint read back from disk.</summary>
+public sealed record LoadedTrainingCheckpoint(string Folder, SiglipConfig Config, NamedTensors Parameters, NamedTensors OptimizerState, TrainingState State);
+
+/// <summary>
+/// Training checkpoints. A run folder holds one folder per saved step plus a pointer to the newest:
+/// <code>
+///   RUN/step-000400/config.json          HF config            (HfCheckpoint: loadable by HF transformers)
+///   RUN/step-000400/model.safetensors    HF parameter names   (F64 on a float64 backend: resume is exact)
+///   RUN/step-000400/optimizer.safetensors  exp_avg.&lt;param&gt;, exp_avg_sq.&lt;param&gt;, step
+///   RUN/step-000400/trainer_state.json   step, settings, data position, losses
+///   RUN/latest                           "step-000400"
+/// </code>
+/// A save is atomic: everything is written into a hidden temporary folder, which is renamed into
+/// place only once complete; then <c>latest</c> is replaced atomically. A crash at any point leaves
+/// <c>latest</c> pointing at a complete checkpoint (the previous one until the very last rename).
+/// </summary>
+public static class TrainingCheckpoint
+{
+    public const string ModelFile = "model.safetensors";
+    public const string ConfigFile = "config.json";
+    public const string OptimizerFile = "optimizer.safetensors";
+    public const string StateFile = "trainer_state.json";
+    public const string LatestFile = "latest";
+    private const string StepPrefix = "step-";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
+    /// <summary>
+    /// Saves a checkpoint of step <c>state.Step</c> under <paramref name="runFolder"/> and points
+    /// <c>latest</c> at it; keeps the newest <paramref name="keep"/> step folders. Returns the folder.
+    /// </summary>
+    /// <param name="afterFileWritten">Called with each file's path once written (tests use it to interrupt a save).</param>
+    public static string Save(
+        string runFolder,
+        SiglipConfig config,
+        IReadOnlyDictionary<string, Tensor> parameters,
+        IReadOnlyDictionary<string, Tensor> optimizerState,
+        TrainingState state,
+        SafeTensorDType dtype = SafeTensorDType.F64,
+        int keep = 2,
+        Action<string>? afterFileWritten = null)
+    {
+        Directory.CreateDirectory(runFolder);
+        RemoveStaleTemporaries(runFolder);
+        string name = $"{StepPrefix}{state.Step:D6}";
+        string final = Path.Combine(runFolder, name);
+        string temporary = Path.Combine(runFolder, $".{name}.tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            HfCheckpoint.Save(temporary, config, parameters, dtype);
+            afterFileWritten?.Invoke(Path.Combine(temporary, ModelFile));
+            SafeTensorsWriter.Write(
+                Path.Combine(temporary, OptimizerFile),
+                optimizerState.Select(kv => SafeTensorEntry.Float(kv.Key, kv.Value, dtype)),
+                new Dictionary<string, string> { ["format"] = "siglip-adamw", ["step"] = state.Step.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            afterFileWritten?.Invoke(Path.Combine(temporary, OptimizerFile));
+            AtomicFile.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(state, Json));
+            afterFileWritten?.Invoke(Path.Combine(temporary, StateFile));
+
+            // The complete folder goes into place; one that already has the name (a re-run) is moved aside first.
+            string? aside = null;
+            if (Directory.Exists(final))
+            {
+                aside = Path.Combine(runFolder, $".{name}.old-{Guid.NewGuid():N}");
+                Directory.Move(final, aside);
+            }
+            Directory.Move(temporary, final);
+            AtomicFile.WriteAllText(Path.Combine(runFolder, LatestFile), name + "\n");
+            if (aside is not null) TryDelete(aside);
+        }
+        catch
+        {
+            TryDelete(temporary);
+            throw;
+        }
+        Prune(runFolder, keep, name);
+        return final;
+    }
+
+    /// <summary>
+    /// The checkpoint folder a path means: a folder holding trainer_state.json is one; a run folder
+    /// means the step its <c>latest</c> names, or failing that its newest complete step folder.
+    /// </summary>
+    public static string Resolve(string path)
+    {
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Checkpoint folder '{path}' does not exist.");
+        if (File.Exists(Path.Combine(path, StateFile))) return path;
+        string latest = Path.Combine(path, LatestFile);
+        if (File.Exists(latest))
+        {
+            string name = File.ReadAllText(latest).Trim();
+            string folder = Path.Combine(path, name);
+            if (name.StartsWith(StepPrefix, StringComparison.Ordinal) && IsComplete(folder)) return folder;
+        }
+        var newest = CompleteSteps(path).LastOrDefault();
+        return newest ?? throw new FileNotFoundException(
+            $"'{path}' is neither a training checkpoint (no {StateFile}) nor a run folder with a complete {StepPrefix}NNNNNN checkpoint. " +
+            $"A plain HF checkpoint (config.json + model.safetensors) can be used with --lock-image/--lock-text or `siglip eval`, not --resume.");
+    }
+
+    /// <summary>Loads a checkpoint (a checkpoint folder or a run folder, see <see cref="Resolve"/>).</summary>
+    public static LoadedTrainingCheckpoint Load(string path)
+    {
+        string folder = Resolve(path);
+        var model = HfCheckpoint.Load(folder);
+        string optimizerPath = Path.Combine(folder, OptimizerFile);
+        if (!File.Exists(optimizerPath)) throw new FileNotFoundException($"Checkpoint '{folder}' has no {OptimizerFile} (optimizer state); it cannot be resumed.");
+        var optimizer = SafeTensorsFile.ReadAllFloats(optimizerPath);
+        string statePath = Path.Combine(folder, StateFile);
+        TrainingState state;
+        try
+        {
+            state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(statePath), Json)
+                ?? throw new InvalidDataException("the file holds null");
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{statePath}: not a valid trainer state ({ex.Message}).", ex);
+        }
+        if (state.FormatVersion != TrainingState.CurrentFormat)
+            throw new InvalidDataException($"{statePath}: format_version {state.FormatVersion}, this program reads {TrainingState.CurrentFormat}.");
+        if (state.Settings is null || state.Data is null || state.Losses is null)
+            throw new InvalidDataException($"{statePath}: missing field(s) settings, data or losses.");
+        if (state.Losses.Count != state.Step)
+            throw new InvalidDataException($"{statePath}: step {state.Step} but {state.Losses.Count} losses recorded; expected one loss per step.");
+        return new LoadedTrainingCheckpoint(folder, model.Config, model.Parameters, optimizer, state);
+    }
+
+    private static bool IsComplete(string folder) =>
+        File.Exists(Path.Combine(folder, StateFile)) && File.Exists(Path.Combine(folder, ModelFile))
+        && File.Exists(Path.Combine(folder, OptimizerFile)) && File.Exists(Path.Combine(folder, ConfigFile));
+
+    private static IEnumerable<string> CompleteSteps(string runFolder) =>
+        Directory.EnumerateDirectories(runFolder, StepPrefix + "*")
+            .Where(IsComplete)
+            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal);
+
+    private static void Prune(string runFolder, int keep, string current)
+    {
+        var steps = CompleteSteps(runFolder).ToList();
+        // The newest `keep` (by step number) stay, and always the one just written.
+        foreach (var old in steps.Take(Math.Max(0, steps.Count - keep)))
+            if (Path.GetFileName(old) != current) TryDelete(old);
+    }
+
+    private static void RemoveStaleTemporaries(string runFolder)
+    {
+        foreach (var d in Directory.EnumerateDirectories(runFolder, $".{StepPrefix}*"))
+            TryDelete(d);
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try { if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
