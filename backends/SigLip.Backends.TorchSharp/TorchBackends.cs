@@ -41,7 +41,14 @@ public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
         if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{Name}' cannot start: {probe.Reason}");
         var precision = Precision.Parse(options.DType);
         torch.manual_seed(options.Seed);
-        if (IsCuda) torch.cuda.manual_seed_all(options.Seed);
+        if (IsCuda)
+        {
+            torch.cuda.manual_seed_all(options.Seed);
+            // float32 means float32: cuDNN convolutions default to TF32 (10-bit mantissa), which would put
+            // the patch embedding ~1e-3 off; bfloat16 mode runs its convolutions and matmuls in bf16 anyway.
+            torch.backends.cudnn.allow_tf32 = false;
+            torch.backends.cuda.matmul.allow_tf32 = false;
+        }
         return new TorchBackend(Name, IsCuda ? torch.CUDA : torch.CPU, precision);
     }
 }

@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return Commands.GoldenCommand.Create();
         yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
+        yield return Commands.TrainCommand.Create();
         yield return Commands.EvalCommand.Create();
         yield return Commands.ExperimentCommand.Create();
         yield break;

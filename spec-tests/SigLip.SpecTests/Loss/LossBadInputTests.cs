@@ -7,7 +7,8 @@ namespace SigLip.SpecTests.Loss;
 /// <summary>Bad input gets an ArgumentException whose message names the sizes (and the place) involved.</summary>
 public sealed class LossBadInputTests
 {
-    private static Tensor Ones(int n, int d) => new([n, d], Enumerable.Repeat(1.0, n * d).Select((v, i) => v + i).ToArray());
+    // Non-zero, finite rows 1, 2, 3, ... so only the defect under test is wrong.
+    private static Tensor Rows(int n, int d) => new([n, d], Enumerable.Repeat(1.0, n * d).Select((v, i) => v + i).ToArray());
 
     private static string Fails(Tensor images, Tensor texts, LossOptions? options = null, double t = 1, double b = -10)
     {
@@ -18,7 +19,7 @@ public sealed class LossBadInputTests
     [Fact]
     public void MismatchedBatchSizesNameBothShapes()
     {
-        var message = Fails(Ones(3, 8), Ones(4, 8));
+        var message = Fails(Rows(3, 8), Rows(4, 8));
         Assert.Contains("image_embeds is [3, 8]", message);
         Assert.Contains("text_embeds is [4, 8]", message);
         Assert.Contains("3 images, 4 texts", message);
@@ -27,7 +28,7 @@ public sealed class LossBadInputTests
     [Fact]
     public void MismatchedWidthsNameBothWidths()
     {
-        var message = Fails(Ones(3, 8), Ones(3, 6));
+        var message = Fails(Rows(3, 8), Rows(3, 6));
         Assert.Contains("widths differ", message);
         Assert.Contains("d = 8 vs 6", message);
     }
@@ -35,7 +36,7 @@ public sealed class LossBadInputTests
     [Fact]
     public void NotAMatrixIsRejected()
     {
-        var message = Fails(new Tensor([24], new double[24]), Ones(3, 8));
+        var message = Fails(new Tensor([24], new double[24]), Rows(3, 8));
         Assert.Contains("image_embeds is [24]", message);
         Assert.Contains("[n, d]", message);
     }
@@ -43,7 +44,7 @@ public sealed class LossBadInputTests
     [Fact]
     public void EmptyBatchIsRejected()
     {
-        var message = Fails(Ones(0, 8), Ones(0, 8));
+        var message = Fails(Rows(0, 8), Rows(0, 8));
         Assert.Contains("empty", message);
         Assert.Contains("[0, 8]", message);
         Assert.Contains("n >= 1", message);
@@ -52,7 +53,7 @@ public sealed class LossBadInputTests
     [Fact]
     public void ZeroWidthIsRejected()
     {
-        var message = Fails(Ones(3, 0), Ones(3, 0));
+        var message = Fails(Rows(3, 0), Rows(3, 0));
         Assert.Contains("width is 0", message);
         Assert.Contains("[3, 0]", message);
     }
@@ -63,27 +64,27 @@ public sealed class LossBadInputTests
     [InlineData(double.NegativeInfinity, "-Infinity")]
     public void NonFiniteEmbeddingNamesTensorRowAndColumn(double bad, string word)
     {
-        var texts = Ones(3, 4);
+        var texts = Rows(3, 4);
         texts.Data[2 * 4 + 1] = bad;
-        var message = Fails(Ones(3, 4), texts);
+        var message = Fails(Rows(3, 4), texts);
         Assert.Contains($"text_embeds[2, 1] is {word}", message);
         Assert.Contains("[3, 4]", message);
 
-        var images = Ones(3, 4);
+        var images = Rows(3, 4);
         images.Data[5] = bad;
-        Assert.Contains($"image_embeds[1, 1] is {word}", Fails(images, Ones(3, 4)));
+        Assert.Contains($"image_embeds[1, 1] is {word}", Fails(images, Rows(3, 4)));
     }
 
     [Fact]
     public void ChunksThatDoNotDivideTheBatchNameBoth()
     {
-        var message = Fails(Ones(6, 2), Ones(6, 2), new LossOptions(Chunks: 4));
+        var message = Fails(Rows(6, 2), Rows(6, 2), new LossOptions(Chunks: 4));
         Assert.Contains("D = 4", message);
         Assert.Contains("n = 6", message);
         Assert.Contains("Divisors of 6: 1, 2, 3, 6", message);
 
-        Assert.Contains("D = 0", Fails(Ones(6, 2), Ones(6, 2), new LossOptions(Chunks: 0)));
-        Assert.Contains("sigmoid loss only", Fails(Ones(6, 2), Ones(6, 2), new LossOptions(LossKind.Softmax, Chunks: 2)));
+        Assert.Contains("D = 0", Fails(Rows(6, 2), Rows(6, 2), new LossOptions(Chunks: 0)));
+        Assert.Contains("sigmoid loss only", Fails(Rows(6, 2), Rows(6, 2), new LossOptions(LossKind.Softmax, Chunks: 2)));
     }
 
     [Theory]
@@ -93,23 +94,23 @@ public sealed class LossBadInputTests
     [InlineData(800.0, 0.0, "overflow")]
     public void NonFiniteLogitParametersAreRejected(double t, double b, string expected)
     {
-        var message = Fails(Ones(2, 2), Ones(2, 2), t: t, b: b);
+        var message = Fails(Rows(2, 2), Rows(2, 2), t: t, b: b);
         Assert.Contains(expected, message);
     }
 
     [Fact]
     public void ZeroRowWithoutEpsilonIsRejected()
     {
-        var images = Ones(3, 2);
+        var images = Rows(3, 2);
         images.Data[2] = images.Data[3] = 0;
-        var message = Fails(images, Ones(3, 2));
+        var message = Fails(images, Rows(3, 2));
         Assert.Contains("image_embeds row 1 is all zeros", message);
         Assert.Contains("NormEpsilon", message);
         // ...but with an epsilon it is fine (and finite).
-        var result = PairwiseLoss.Compute(images, Ones(3, 2), 1, -10, new LossOptions(NormEpsilon: 1e-8));
+        var result = PairwiseLoss.Compute(images, Rows(3, 2), 1, -10, new LossOptions(NormEpsilon: 1e-8));
         Assert.True(double.IsFinite(result.Loss));
 
-        Assert.Contains("NormEpsilon = -1", Fails(Ones(2, 2), Ones(2, 2), new LossOptions(NormEpsilon: -1)));
+        Assert.Contains("NormEpsilon = -1", Fails(Rows(2, 2), Rows(2, 2), new LossOptions(NormEpsilon: -1)));
     }
 
     [Fact]

@@ -1,0 +1,370 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SigLip.Cli.Plots;
+using SigLip.Reference;
+using SigLip.Reference.Backends;
+using SigLip.Data;
+using SigLip.Reference.Data;
+using SigLip.Reference.Data.BuiltIn;
+using SigLip.Reference.Evaluation;
+using SigLip.Reference.IO;
+using SigLip.Reference.IO.Golden;
+using SigLip.Reference.Models;
+using SigLip.Reference.Training;
+using Spectre.Console;
+
+namespace SigLip.Cli.Commands;
+
+/// <summary>
+/// `siglip train`: with no arguments, the main job (a small SigLIP on the built-in shapes data, on
+/// the reference backend). Runs the golden cases on the chosen backend first and refuses to train
+/// on a backend that fails them.
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var backend = new Option<string>("--backend") { Description = "Backend to train on (reference, torch, cuda; see `siglip backends`).", DefaultValueFactory = _ => ReferenceBackendProvider.BackendName };
+        var dtype = new Option<string?>("--dtype") { Description = "Working dtype: float64, float32 or bfloat16 (mixed precision, cuda). Default: the backend's." };
+        var libtorch = new Option<string?>("--libtorch") { Description = "Folder holding libtorch (e.g. an installed PyTorch's torch/lib) for the torch/cuda backends; default: SIGLIP_LIBTORCH or the packaged one." };
+        var steps = new Option<int?>("--steps") { Description = $"Optimizer steps (default {BuiltInRecipe.Settings.Steps}; with --resume: extends the run)." };
+        var batchSize = new Option<int?>("--batch-size") { Description = $"Image-text pairs per step (default {BuiltInRecipe.Settings.BatchSize})." };
+        var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (default {BuiltInRecipe.Settings.LearningRate.ToString(CultureInfo.InvariantCulture)})." };
+        var warmup = new Option<int?>("--warmup") { Description = $"Linear warmup steps before the cosine decay (default {BuiltInRecipe.Settings.WarmupSteps})." };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW decoupled weight decay, applied to weights, embeddings and the MAP probe only (not biases, norms, t', b)." };
+        var loss = new Option<string>("--loss") { Description = "Pairwise loss: sigmoid (SigLIP) or softmax (CLIP).", DefaultValueFactory = _ => "sigmoid" };
+        var chunks = new Option<int>("--chunks") { Description = "Chunked sigmoid loss over this many simulated devices (1 = dense).", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the initialisation and the data order (default 0)." };
+        var outDir = new Option<string?>("--out") { Description = "Run folder for checkpoints, the loss curve and the report (default runs/train-<time>)." };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = $"Save a checkpoint every N steps (default {BuiltInRecipe.Settings.CheckpointEvery}; 0: only at the end)." };
+        var resume = new Option<string?>("--resume") { Description = "Continue a run from its folder or a step-NNNNNN checkpoint folder (same data; its saved settings)." };
+        var lockImage = new Option<string?>("--lock-image") { Description = "SigLiT: take the image tower from this HF checkpoint folder and freeze it." };
+        var lockText = new Option<string?>("--lock-text") { Description = "Take the text tower from this HF checkpoint folder and freeze it." };
+        var data = new Option<string?>("--data") { Description = "A folder of images with captions (see docs/training.md) instead of the built-in shapes." };
+        var tokenizerModel = new Option<string?>("--tokenizer") { Description = "With --data: a SentencePiece spiece.model for the captions (default: a hashing word tokenizer)." };
+        var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
+        var skipGolden = new Option<bool>("--skip-golden-check") { Description = "Train without first verifying the backend against the golden cases (not recommended)." };
+        var golden = new Option<string?>("--golden") { Description = "Folder of golden cases (default: golden/ beside the executable or in the repository; SIGLIP_GOLDEN)." };
+
+        var command = new Command("train", "Train SigLIP (or SigLiT with --lock-image). With no arguments: a small SigLIP on the built-in shapes data, on the reference backend.");
+        foreach (var o in new Option[] { backend, dtype, libtorch, steps, batchSize, lr, warmup, weightDecay, loss, chunks, seed, outDir, checkpointEvery,
+                     resume, lockImage, lockText, data, tokenizerModel, report, skipGolden, golden })
+            command.Options.Add(o);
+
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var options = new TrainOptions(
+                parse.GetValue(backend)!, parse.GetValue(dtype), parse.GetValue(libtorch), parse.GetValue(steps), parse.GetValue(batchSize),
+                parse.GetValue(lr), parse.GetValue(warmup), parse.GetValue(weightDecay), parse.GetValue(loss)!, parse.GetValue(chunks),
+                parse.GetValue(seed), parse.GetValue(outDir), parse.GetValue(checkpointEvery), parse.GetValue(resume), parse.GetValue(lockImage),
+                parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden));
+            return Task.FromResult(Run(options, cancellationToken));
+        });
+        return command;
+    }
+
+    private sealed record TrainOptions(
+        string Backend, string? DType, string? LibTorch, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
+        string Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
+        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden);
+
+    private static int Run(TrainOptions o, CancellationToken cancellationToken)
+    {
+        if (o.LockImage is not null && o.LockText is not null)
+            throw new ArgumentException("--lock-image and --lock-text together would leave only t' and b to train; lock one tower at most.");
+        if (o.Resume is not null)
+        {
+            var fixedByCheckpoint = new (string Name, bool Given)[]
+            {
+                ("--batch-size", o.BatchSize is not null), ("--lr", o.LearningRate is not null), ("--warmup", o.Warmup is not null),
+                ("--weight-decay", o.WeightDecay is not null), ("--seed", o.Seed is not null), ("--lock-image", o.LockImage is not null),
+                ("--lock-text", o.LockText is not null), ("--checkpoint-every", o.CheckpointEvery is not null),
+                ("--loss", o.Loss != "sigmoid"), ("--chunks", o.Chunks != 1),
+            }.Where(x => x.Given).Select(x => x.Name).ToList();
+            if (fixedByCheckpoint.Count > 0)
+                throw new ArgumentException($"{string.Join(", ", fixedByCheckpoint)} cannot change when resuming: a resumed run continues with its saved settings (only --steps may extend it).");
+        }
+
+        var registry = CliBackends.Registry();
+        if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
+        using var backend = registry.Start(o.Backend, new BackendOptions(o.DType, o.LibTorch, o.Seed ?? 0));
+        AnsiConsole.MarkupLine($"Backend [bold]{Markup.Escape(backend.Name)}[/] on {Markup.Escape(backend.Device)}, {Markup.Escape(backend.DType)}.");
+        GoldenGate(backend, o);
+
+        // The model's image size and text settings decide how the data is read: from the checkpoint
+        // when resuming or locking a tower, else from the recipe.
+        var shapeSource = o.Resume is not null ? HfConfig.Read(Path.Combine(TrainingCheckpoint.Resolve(o.Resume), TrainingCheckpoint.ConfigFile))
+            : o.LockImage is not null ? Trainer.TakeTower(RecipeConfig(o), HfCheckpoint.Load(o.LockImage), Tower.Image).Config
+            : RecipeConfig(o);
+        var (trainData, tokenizer) = OpenData(o, shapeSource);
+        using var trainer = o.Resume is not null
+            ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps)
+            : StartFresh(backend, o, trainData, tokenizer, o.Out ?? Path.Combine("runs", "train-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
+        string runFolder = trainer.OutputFolder!;
+        var settings = trainer.Settings;
+
+        AnsiConsole.MarkupLine($"Data: {Markup.Escape(trainData.Description)}");
+        AnsiConsole.MarkupLine($"Model: vision {DescribeVision(trainer.Config.Vision)}; text {DescribeText(trainer.Config.Text)}; {ParameterLayout.Count(trainer.Config):N0} parameters" +
+            (settings.Locked != LockedTowers.None ? $" ({settings.Locked} tower locked)" : ""));
+        AnsiConsole.MarkupLine($"Training: {settings.Steps} steps{(trainer.Step > 0 ? $" (resuming at step {trainer.Step})" : "")}, batch {settings.BatchSize}, " +
+            $"{settings.LossSettings.Kind.ToString().ToLowerInvariant()} loss{(settings.LossSettings.Chunks > 1 ? $" in {settings.LossSettings.Chunks} chunks" : "")}, " +
+            $"AdamW lr {settings.LearningRate.ToString("G3", CultureInfo.InvariantCulture)} (warmup {settings.WarmupSteps}, cosine to {settings.MinLearningRate.ToString("G3", CultureInfo.InvariantCulture)}), " +
+            $"weight decay {settings.OptimizerSettings.WeightDecay.ToString("G3", CultureInfo.InvariantCulture)}, seed {settings.Seed}; run folder {Markup.Escape(runFolder)}");
+
+        var wall = Stopwatch.StartNew();
+        TrainingResult result;
+        try
+        {
+            result = RunWithProgress(trainer, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine($"[yellow]Stopped at step {trainer.Step}.[/] {(trainer.LastCheckpoint is { } c ? $"Resume with: siglip train --resume {Markup.Escape(c)}" : "")}");
+            throw;
+        }
+        wall.Stop();
+
+        AnsiConsole.MarkupLine($"Trained {result.Steps} steps in {wall.Elapsed.TotalSeconds:F1} s ({result.PairsPerSecond:F0} pairs/s); final loss {result.FinalLoss:F4}, t = {result.Temperature:F2}, b = {result.Bias:F2}.");
+
+        var evaluation = o.Data is null
+            ? BuiltInEvaluation.Run(trainer.Model, new BuiltInEvaluationSettings(ExamplesPerClass: BuiltInRecipe.TestImagesPerClass, Data: BuiltInRecipe.TestData().Options with { ImageSize = trainer.Config.Vision.ImageSize }))
+            : SourceEvaluation.Run(trainer.Model, tokenizer, trainData, new SourceEvaluationSettings(Limit: 1000));
+        PrintEvaluation(evaluation, o.Data is null);
+
+        string plotPath = Path.Combine(runFolder, "loss.png");
+        LossCurvePlot.Save(plotPath, result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
+        AnsiConsole.MarkupLine($"Checkpoint: {Markup.Escape(result.CheckpointPath ?? "(none)")}");
+        AnsiConsole.MarkupLine($"Loss curve: {Markup.Escape(plotPath)}");
+
+        if (o.Report is not null)
+        {
+            var json = new JsonObject
+            {
+                ["backend"] = backend.Name,
+                ["device"] = backend.Device,
+                ["dtype"] = backend.DType,
+                ["steps"] = result.Steps,
+                ["batch_size"] = settings.BatchSize,
+                ["loss"] = settings.LossSettings.Kind.ToString().ToLowerInvariant(),
+                ["seconds"] = Math.Round(wall.Elapsed.TotalSeconds, 3),
+                ["training_seconds"] = Math.Round(result.Seconds, 3),
+                ["pairs_per_second"] = Math.Round(result.PairsPerSecond, 3),
+                ["final_loss"] = result.FinalLoss,
+                ["temperature"] = result.Temperature,
+                ["bias"] = result.Bias,
+                ["checkpoint"] = result.CheckpointPath,
+                ["loss_curve"] = plotPath,
+            };
+            var fields = JsonNode.Parse(evaluation.ToJson())!.AsObject();
+            foreach (var (key, value) in fields.ToList())
+            {
+                fields.Remove(key);
+                json[key] = value;
+            }
+            AtomicFile.WriteAllText(o.Report, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AnsiConsole.MarkupLine($"Report: {Markup.Escape(o.Report)}");
+        }
+        return 0;
+    }
+
+    private static Trainer StartFresh(IBackend backend, TrainOptions o, IImageTextSource data, ITextTokenizer tokenizer, string runFolder)
+    {
+        var recipe = BuiltInRecipe.Settings;
+        var kind = o.Loss.Trim().ToLowerInvariant() switch
+        {
+            "sigmoid" => LossKind.Sigmoid,
+            "softmax" => LossKind.Softmax,
+            _ => throw new ArgumentException($"--loss must be sigmoid or softmax, got '{o.Loss}'."),
+        };
+        var locked = o.LockImage is not null ? LockedTowers.Image : o.LockText is not null ? LockedTowers.Text : LockedTowers.None;
+        var settings = recipe with
+        {
+            Steps = o.Steps ?? recipe.Steps,
+            BatchSize = o.BatchSize ?? recipe.BatchSize,
+            LearningRate = o.LearningRate ?? recipe.LearningRate,
+            WarmupSteps = o.Warmup ?? Math.Min(recipe.WarmupSteps, o.Steps ?? recipe.Steps),
+            MinLearningRate = Math.Min(recipe.MinLearningRate, o.LearningRate ?? recipe.LearningRate),
+            Optimizer = recipe.OptimizerSettings with { WeightDecay = o.WeightDecay ?? recipe.OptimizerSettings.WeightDecay },
+            Loss = new LossOptions(kind, o.Chunks),
+            Seed = o.Seed ?? recipe.Seed,
+            CheckpointEvery = o.CheckpointEvery ?? recipe.CheckpointEvery,
+            Locked = locked,
+        };
+        settings.Validate();
+
+        var config = RecipeConfig(o) with { };
+        config = config with { Text = config.Text with { VocabSize = tokenizer.VocabSize } };
+        NamedTensors? initial = null;
+        string? towerSource = o.LockImage ?? o.LockText;
+        if (towerSource is not null)
+        {
+            var checkpoint = HfCheckpoint.Load(towerSource);
+            (config, initial) = Trainer.TakeTower(config, checkpoint, locked == LockedTowers.Image ? Tower.Image : Tower.Text);
+            AnsiConsole.MarkupLine($"Locked {(locked == LockedTowers.Image ? "image" : "text")} tower from {Markup.Escape(towerSource)}.");
+        }
+        return Trainer.Start(backend, config, data, tokenizer, settings, runFolder, initial);
+    }
+
+    /// <summary>
+    /// The model of a fresh run: the built-in recipe's; with --data, the recipe's image size and a
+    /// text length and vocabulary for real captions (SentencePiece: 64 tokens, its vocabulary;
+    /// hashing word tokenizer: 16 tokens, 4096 ids).
+    /// </summary>
+    private static SiglipConfig RecipeConfig(TrainOptions o)
+    {
+        var config = BuiltInRecipe.Config();
+        if (o.Data is null) return config;
+        return o.Tokenizer is not null
+            ? config with { Text = config.Text with { MaxPositionEmbeddings = 64 } }
+            : config with { Text = config.Text with { MaxPositionEmbeddings = 16, VocabSize = FolderVocabulary } };
+    }
+
+    private const int FolderVocabulary = 4096;
+
+    private static (IImageTextSource Data, ITextTokenizer Tokenizer) OpenData(TrainOptions o, SiglipConfig config)
+    {
+        if (o.Data is null)
+        {
+            if (o.Tokenizer is not null) throw new ArgumentException("--tokenizer applies to --data folders; the built-in data has its own word tokenizer.");
+            var options = BuiltInRecipe.TrainData().Options with { ImageSize = config.Vision.ImageSize };
+            return (new ShapesDataset(options), BuiltInRecipe.Tokenizer());
+        }
+        var folder = new ImageCaptionFolder(o.Data, config.Vision.ImageSize);
+        var tokenizer = TokenizerChoice.Resolve(o.Tokenizer, null, config.Text.VocabSize);
+        if (tokenizer.VocabSize > config.Text.VocabSize)
+            throw new ArgumentException($"The tokenizer has {tokenizer.VocabSize} ids but the model's text vocabulary is {config.Text.VocabSize}; resume with the tokenizer the run started with.");
+        return (folder, tokenizer);
+    }
+
+    private static void PrintEvaluation(EvaluationReport report, bool builtIn)
+    {
+        var table = new Table().Title("Evaluation").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("against");
+        static string Percent(double x) => double.IsNaN(x) ? "n/a" : (100 * x).ToString("F1", CultureInfo.InvariantCulture) + "%";
+        if (report.ZeroShot is { } z)
+            table.AddRow(Markup.Escape($"zero-shot accuracy, {(builtIn ? "fresh test images" : "this data")} ({z.Examples} images, {z.ClassNames.Count} classes)"),
+                Percent(z.Accuracy), $"chance {Percent(z.ChanceAccuracy)}");
+        if (report.UnseenZeroShot is { } u)
+            table.AddRow(Markup.Escape($"zero-shot accuracy, unseen combinations ({u.Examples} images, among all {u.ClassNames.Count} classes)"),
+                Percent(u.Accuracy), $"chance {Percent(u.ChanceAccuracy)}");
+        foreach (var r in report.Retrieval.ImageToText.Where(r => r.K is 1 or 5))
+            table.AddRow($"image -> text recall@{r.K} ({report.Retrieval.Images} images, {report.Retrieval.Texts} texts)", Percent(r.Recall), $"chance {Percent(Math.Min(1.0, r.K / (double)report.Retrieval.Texts))}");
+        foreach (var r in report.Retrieval.TextToImage.Where(r => r.K is 1 or 5))
+            table.AddRow($"text -> image recall@{r.K}", Percent(r.Recall), "");
+        AnsiConsole.Write(table);
+        if (builtIn && report.ZeroShot is { } classes)
+            AnsiConsole.MarkupLine($"Classes: {Markup.Escape(string.Join(", ", classes.ClassNames))}.");
+        if (!builtIn)
+            AnsiConsole.MarkupLine("[grey](evaluated on the first examples of the training folder itself: there is no held-out split)[/]");
+    }
+
+    private static string DescribeVision(VisionConfig v) =>
+        $"{v.ImageSize}px/{v.PatchSize} ({v.NumPatches} tokens), width {v.HiddenSize}, {v.NumHiddenLayers} layers, {v.NumAttentionHeads} heads";
+
+    private static string DescribeText(TextConfig t) =>
+        $"{t.MaxPositionEmbeddings} tokens, vocab {t.VocabSize}, width {t.HiddenSize}, {t.NumHiddenLayers} layers, {t.NumAttentionHeads} heads";
+
+    // ----- golden gate -----
+
+    private static void GoldenGate(IBackend backend, TrainOptions o)
+    {
+        if (o.SkipGoldenCheck)
+        {
+            AnsiConsole.MarkupLine($"[yellow]warning:[/] --skip-golden-check: training on backend '{Markup.Escape(backend.Name)}' without verifying it against the golden cases.");
+            return;
+        }
+        string dir = GoldenLocator.Find(o.Golden);
+        var watch = Stopwatch.StartNew();
+        var goldenReport = GoldenVerifier.Verify(backend, dir);
+        if (!goldenReport.Passed)
+        {
+            AnsiConsole.MarkupLine($"[red]Golden check failed[/] on backend '{Markup.Escape(backend.Name)}' ({Markup.Escape(dir)}):");
+            foreach (var failure in goldenReport.Failures)
+                AnsiConsole.WriteLine("  " + failure);
+            throw new InvalidOperationException($"Backend '{backend.Name}' does not reproduce the golden cases in {dir} (failing tensors above); refusing to train. " +
+                "Fix the backend, or pass --skip-golden-check to train anyway.");
+        }
+        AnsiConsole.MarkupLine($"Golden check passed on '{Markup.Escape(backend.Name)}' in {watch.Elapsed.TotalSeconds:F1} s ({Markup.Escape(dir)}).");
+    }
+
+    // ----- progress -----
+
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"loss {p.Loss:F4}  t {p.Temperature:F2}  b {p.Bias:F2}  {p.PairsPerSecond:F0} pairs/s  ETA {FormatSpan(p.Eta)}");
+
+    private static string FormatSpan(TimeSpan span) => span.TotalHours >= 1 ? span.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : span.ToString(@"m\:ss", CultureInfo.InvariantCulture);
+
+    private static TrainingResult RunWithProgress(Trainer trainer, CancellationToken cancellationToken)
+    {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            // Not a terminal (CI, a pipe): a line every 5% instead of a live bar.
+            int every = Math.Max(1, trainer.Settings.Steps / 20);
+            return trainer.Run(new SyncProgress(p =>
+            {
+                if (p.Step % every == 0 || p.Step == p.TotalSteps)
+                    Console.WriteLine($"step {p.Step}/{p.TotalSteps}  {Describe(p)}");
+            }), cancellationToken);
+        }
+        TrainingResult? result = null;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask("starting", maxValue: trainer.Settings.Steps);
+                task.Value = trainer.Step;
+                result = trainer.Run(new SyncProgress(p =>
+                {
+                    task.Value = p.Step;
+                    task.Description = Markup.Escape($"step {p.Step}/{p.TotalSteps}  {Describe(p)}");
+                }), cancellationToken);
+            });
+        return result!;
+    }
+}
+
+/// <summary>
+/// Finds the golden cases: --golden, else SIGLIP_GOLDEN, else golden/ beside the executable (the CLI
+/// ships a copy), else golden/ in the repository above the working folder or the executable.
+/// </summary>
+internal static class GoldenLocator
+{
+    public static string Find(string? explicitPath)
+    {
+        var tried = new List<string>();
+        if (explicitPath is not null)
+        {
+            if (Directory.Exists(explicitPath)) return explicitPath;
+            throw new DirectoryNotFoundException($"--golden '{explicitPath}' does not exist.");
+        }
+        if (Environment.GetEnvironmentVariable("SIGLIP_GOLDEN") is { Length: > 0 } fromEnvironment)
+        {
+            if (Directory.Exists(fromEnvironment)) return fromEnvironment;
+            throw new DirectoryNotFoundException($"SIGLIP_GOLDEN '{fromEnvironment}' does not exist.");
+        }
+        string beside = Path.Combine(AppContext.BaseDirectory, "golden");
+        if (HasCases(beside)) return beside;
+        tried.Add(beside);
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "golden");
+                if (File.Exists(Path.Combine(dir.FullName, "SigLip.Reference.sln")) && HasCases(candidate)) return candidate;
+            }
+            tried.Add($"golden/ in a repository above {start}");
+        }
+        throw new DirectoryNotFoundException($"No golden cases found (tried --golden, SIGLIP_GOLDEN, {string.Join(", ", tried)}). " +
+            "Point --golden at the repository's golden/ folder, or pass --skip-golden-check.");
+    }
+
+    private static bool HasCases(string dir) => Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any();
+}
