@@ -6,7 +6,7 @@ namespace SigLip.SpecTests.Layers;
 
 /// <summary>
 /// Compares hand-written gradients with central finite differences (MathNet's 5-point stencil,
-/// step 1e-4 (1 + |x|)), in float64. The scalar checked is L = sum(output * upstream) for a random
+/// step 1e-5 (1 + |x|)), in float64. The scalar checked is L = sum(output * upstream) for a random
 /// upstream gradient, so d output = upstream in the backward call.
 /// </summary>
 public static class GradCheck
@@ -41,7 +41,7 @@ public static class GradCheck
     public static void Check(string name, double[] x, double[] analytic, Func<double> loss, IReadOnlyList<int>? indices = null, Tolerance? tolerance = null)
     {
         var chosen = indices ?? Enumerable.Range(0, x.Length).ToArray();
-        var derivative = new NumericalDerivative(5, 2) { StepType = StepType.RelativeX, BaseStepSize = 1e-4 };
+        var derivative = new NumericalDerivative(5, 2) { StepType = StepType.RelativeX, BaseStepSize = 1e-5 };
         var numeric = new double[chosen.Count];
         var actual = new double[chosen.Count];
         for (int k = 0; k < chosen.Count; k++)
