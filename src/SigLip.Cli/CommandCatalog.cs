@@ -8,6 +8,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return Commands.TokenizeCommand.Create();
+        yield return Commands.EmbedCommand.Create();
+        yield return Commands.SimilarityCommand.Create();
         yield return Commands.BenchCommand.Create();
         yield return Commands.GoldenCommand.Create();
         yield return Commands.BackendsCommand.Create();

@@ -85,7 +85,7 @@ public sealed class ImageCaptionFolder : IImageTextSource
     /// <summary>Lines and images skipped so far, over every pass.</summary>
     public long Skipped => Interlocked.Read(ref _skipped);
 
-    /// <summary>The first <see cref="MaxSkipReasons"/> reasons for skipping.</summary>
+    /// <summary>The first <see cref="MaxSkipReasons"/> distinct reasons for skipping.</summary>
     public IReadOnlyList<SkipReason> SkipReasons { get { lock (_lock) return _reasons.ToList(); } }
 
     /// <summary>A one-line summary of what was skipped, for a CLI to print ("" when nothing was).</summary>
@@ -109,7 +109,7 @@ public sealed class ImageCaptionFolder : IImageTextSource
             {
                 pixels = _loader.Load(entry.ImagePath);
             }
-            catch (Exception ex) when (ex is ImageDecodeException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+            catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException) // a bad image never stops a run
             {
                 Skip(entry.Line, ex.Message);
                 continue;
@@ -211,7 +211,9 @@ public sealed class ImageCaptionFolder : IImageTextSource
     private void Skip(int line, string reason)
     {
         Interlocked.Increment(ref _skipped);
-        lock (_lock) if (_reasons.Count < MaxSkipReasons) _reasons.Add(new SkipReason(line, reason));
+        var r = new SkipReason(line, reason);
+        // Distinct reasons: a second pass over the folder meets the same bad lines again.
+        lock (_lock) if (_reasons.Count < MaxSkipReasons && !_reasons.Contains(r)) _reasons.Add(r);
     }
 
     private static string FindCaptionsFile(string folder)
