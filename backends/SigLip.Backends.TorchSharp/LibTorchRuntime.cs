@@ -128,11 +128,15 @@ public static class LibTorchRuntime
         _preloadedFrom = full;
     }
 
+    // TorchSharp appends "Trace from LoadNativeBackend:" even when it has no trace to show.
+    private static readonly System.Text.RegularExpressions.Regex EmptyTrace = new(@"\s*Trace from LoadNativeBackend:\s*\.?\s*$");
+
     private static string Innermost(Exception ex)
     {
         var messages = new List<string>();
         for (var e = ex; e is not null; e = e.InnerException)
-            if (e is not TypeInitializationException && e is not TargetInvocationException) messages.Add(e.Message.Trim());
+            if (e is not TypeInitializationException && e is not TargetInvocationException)
+                messages.Add(EmptyTrace.Replace(e.Message, "").Trim().TrimEnd('.'));
         return messages.Count == 0 ? ex.Message : string.Join(" <- ", messages.Distinct());
     }
 }

@@ -22,8 +22,8 @@ public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
     public string Name => IsCuda ? TorchBackends.CudaName : TorchBackends.CpuName;
 
     public string Description => IsCuda
-        ? "libtorch on CUDA through TorchSharp: float32 (default), bfloat16 (mixed precision: bf16 matmuls and attention, fp32 weights, LayerNorm and loss) or float64. libtorch from SIGLIP_LIBTORCH / --libtorch (e.g. PyTorch's torch/lib) or a -p:SigLipTorchCuda=true build."
-        : "libtorch on the CPU through TorchSharp: float32 (default) or float64 (also bfloat16 mixed precision, for testing).";
+        ? "libtorch on CUDA through TorchSharp: float32 (default), bfloat16 (mixed precision: bf16 matmuls and attention, fp32 weights, LayerNorm and loss) or float64. libtorch from SIGLIP_LIBTORCH / --libtorch (e.g. PyTorch's torch/lib) or a -p:SigLipTorchCuda=true build"
+        : "libtorch on the CPU through TorchSharp: float32 (default) or float64 (also bfloat16 mixed precision, for testing)";
 
     public BackendAvailability Probe() => Probe(null);
 
