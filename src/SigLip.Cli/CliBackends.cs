@@ -4,7 +4,8 @@ using SigLip.Reference.Backends;
 namespace SigLip.Cli;
 
 /// <summary>
-/// The backends the `siglip` command knows, by name. The core never references a backend assembly;
+/// The backends the `siglip` command knows, by name: the managed float64 reference (the
+/// specification) and TorchSharp's libtorch on the CPU ("torch") and on CUDA ("cuda"). The core never references a backend assembly;
 /// the application registers them here.
 /// </summary>
 public static class CliBackends
@@ -12,6 +13,7 @@ public static class CliBackends
     public static BackendRegistry Registry()
     {
         var registry = new BackendRegistry();
+        registry.Register(new ReferenceBackendProvider());
         foreach (var provider in TorchBackends.Providers()) registry.Register(provider);
         return registry;
     }

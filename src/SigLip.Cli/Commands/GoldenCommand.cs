@@ -85,6 +85,8 @@ internal static class GoldenCommand
 
     private static void Print(GoldenReport report, bool failuresOnly)
     {
+        // Logs and pipes get Spectre's 80 columns, which would cut parameter names: widen them.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
         AnsiConsole.MarkupLine($"backend [bold]{Markup.Escape(report.Backend)}[/] on {Markup.Escape(report.Device)}, dtype {Markup.Escape(report.DType)}; cases from {Markup.Escape(report.CasesDir)}");
         foreach (var note in report.Notes) AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(note)}");
         foreach (var c in report.Cases)

@@ -212,8 +212,12 @@ public static class GoldenVerifier
             return new(name, kind, GoldenCaseStatus.Error, golden.Covers ?? listed?.Covers, [], $"backend '{backend.Name}' failed: {ex.GetType().Name}: {ex.Message}", clock.Elapsed.TotalSeconds);
         }
         // 4. Every expected tensor against the backend's.
+        // Group scales: the largest |e| among the case's gradients, and among its outputs.
+        static bool IsGradient(GoldenExpected e) => e.Target.StartsWith(OutputNames.GradPrefix, StringComparison.Ordinal);
+        double gradScale = golden.Expected.Where(IsGradient).Select(e => GoldenTolerance.MaxAbs(e.Values)).DefaultIfEmpty(0).Max();
+        double outputScale = golden.Expected.Where(e => !IsGradient(e)).Select(e => GoldenTolerance.MaxAbs(e.Values)).DefaultIfEmpty(0).Max();
         var comparisons = new List<Comparison>();
-        foreach (var e in golden.Expected) comparisons.Add(Compare(e, actuals, tolerance));
+        foreach (var e in golden.Expected) comparisons.Add(Compare(e, actuals, tolerance.For(e.Values, IsGradient(e) ? gradScale : outputScale)));
         comparisons.AddRange(problems);
         var status = comparisons.All(c => c.Passed) ? GoldenCaseStatus.Passed : GoldenCaseStatus.Failed;
         return new(name, kind, status, golden.Covers ?? listed?.Covers, comparisons, null, clock.Elapsed.TotalSeconds);
@@ -256,9 +260,8 @@ public static class GoldenVerifier
     private static Comparison Problem(string name, string problem) =>
         new(name, false, double.NaN, double.NaN, [], double.NaN, double.NaN, new Tolerance(0, 0), problem);
 
-    private static Comparison Compare(GoldenExpected e, IReadOnlyDictionary<string, Tensor> actuals, GoldenTolerance tolerance)
+    private static Comparison Compare(GoldenExpected e, IReadOnlyDictionary<string, Tensor> actuals, Tolerance tol)
     {
-        var tol = tolerance.For(e.Values);
         if (!actuals.TryGetValue(e.Target, out var actual))
             return Problem(e.Name, $"the backend returned no '{e.Target}'") with { Tolerance = tol };
         if (e.SampleIndices is null) return Comparison.Of(e.Name, actual, e.Values, tol);
