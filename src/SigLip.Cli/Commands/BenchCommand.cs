@@ -4,7 +4,11 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SigLip.Backends.TorchSharp;
+using SiglipBatch = SigLip.Reference.SiglipBatch;
+using SigLip.Reference.Backends;
 using SigLip.Reference.IO;
+using SigLip.Reference.Models;
+using SigLip.Reference.Training;
 using SigLip.Reference.Layers;
 using SigLip.Reference.Numerics.Kernels;
 using TorchSharp;
@@ -113,6 +117,8 @@ internal static class BenchCommand
             ("matmul 2048x2048x2048", () => MatMulItem(2048, settings, torchProblem)),
             ("sigmoid loss fwd+bwd n=4096 d=768", () => LossItem(4096, 768, settings, torchProblem)),
             ("encoder layer fwd+bwd B/16 width, batch 8x196", () => LayerItem<float>(settings, torchProblem)),
+            ("training step, built-in model", () => TrainingStepItem("float64", settings, torchProblem)),
+            ("training step, built-in model (libtorch float32)", () => TrainingStepItem("float32", settings, torchProblem)),
         };
         foreach (var (name, run) in workloads)
         {
@@ -349,6 +355,49 @@ internal static class BenchCommand
         {
             foreach (var t in tw) t.Dispose();
         }
+    }
+
+    /// <summary>
+    /// One step of `siglip train`'s default recipe (BuiltInRecipe: its config, batch size and AdamW
+    /// settings) on one fixed batch: ForwardBackward + OptimizerStep through the backend contract.
+    /// The reference backend computes in float64 only; libtorch runs in <paramref name="torchDType"/>.
+    /// </summary>
+    private static Item TrainingStepItem(string torchDType, Settings s, string? torchProblem)
+    {
+        string name = torchDType == "float64" ? "training step, built-in model" : "training step, built-in model (libtorch float32)";
+        var config = BuiltInRecipe.Config();
+        var recipe = BuiltInRecipe.Settings;
+        var parameters = ModelInit.Random(config, recipe.Seed);
+        SiglipBatch batch;
+        using (var stream = new BatchStream(BuiltInRecipe.TrainData(), BuiltInRecipe.Tokenizer(), recipe.Seed, recipe.BatchSize,
+                   config.Text.MaxPositionEmbeddings, config.Vision.NumChannels, config.Vision.ImageSize))
+            batch = stream.Next();
+        using var managedBackend = new ReferenceBackendProvider().Start(new BackendOptions());
+        using var managed = managedBackend.CreateModel(config, parameters);
+        double managedLoss = 0, torchLoss = 0;
+        void Managed()
+        {
+            managedLoss = managed.ForwardBackward(batch, LossOptions.Default, collectOutputs: false).Loss;
+            managed.OptimizerStep(recipe.Optimizer ?? new AdamWSettings(), recipe.LearningRate);
+        }
+        string what = $"batch {recipe.BatchSize}, width {config.Vision.HiddenSize}, {config.Vision.NumHiddenLayers}+{config.Text.NumHiddenLayers} layers, " +
+            $"{config.Vision.ImageSize}px/{config.Vision.PatchSize}, text {config.Text.MaxPositionEmbeddings}; managed = reference backend (float64, kernels: {KernelSettings.Mode})";
+        if (torchProblem is not null)
+            return Make(name, "float64", Time(Managed, null, s), null, null, null, $"libtorch unavailable: {torchProblem}; {what}");
+        using var torchBackend = TorchBackends.Providers().First(p => p.Name == TorchBackends.CpuName).Start(new BackendOptions(DType: torchDType));
+        using var libtorch = torchBackend.CreateModel(config, parameters);
+        void Torch()
+        {
+            torchLoss = libtorch.ForwardBackward(batch, LossOptions.Default, collectOutputs: false).Loss;
+            libtorch.OptimizerStep(recipe.Optimizer ?? new AdamWSettings(), recipe.LearningRate);
+        }
+        // Agreement first, on the first step from identical parameters.
+        Managed();
+        Torch();
+        string agreement = $"first-step loss {managedLoss:R} vs {torchLoss:R}";
+        var ms = Time(Managed, Torch, s);
+        string dtype = torchDType == "float64" ? "float64" : "float64 vs float32";
+        return Make(name, dtype, ms, torchDType == "float64" ? "time <= 2x libtorch" : null, torchDType == "float64" ? r => r <= 2 : null, agreement, what);
     }
 
     // ------------------------------------------------------------------ machine
