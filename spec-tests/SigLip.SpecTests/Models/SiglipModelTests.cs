@@ -98,6 +98,14 @@ public sealed class SiglipModelTests
     }
 
     [Fact]
+    public void AnActivationOtherThanTanhGeluIsRefusedNotSilentlyReplaced()
+    {
+        var erfGelu = Config with { Vision = Config.Vision with { HiddenAct = "gelu" } };
+        var message = Assert.Throws<ArgumentException>(() => new SiglipModel(erfGelu, TinyModels.Parameters(Config, 3))).Message;
+        Assert.Contains("vision_config.hidden_act is 'gelu'", message);
+    }
+
+    [Fact]
     public void BadInputsAreRejectedWithWhatWhereAndWhatWouldBeRight()
     {
         var model = NewModel();

@@ -57,6 +57,7 @@ public sealed class TextTower
     public TextTower(TextConfig config, IReadOnlyDictionary<string, Tensor> parameters)
     {
         ArgumentNullException.ThrowIfNull(config);
+        TowerParameters.CheckConfig("text_config", config.HiddenSize, config.NumAttentionHeads, config.HiddenAct, config.LayerNormEps);
         Config = config;
         Specs = Layout(config);
         Parameters = TowerParameters.Select(Specs, parameters, "text tower");

@@ -34,6 +34,20 @@ internal static class TowerParameters
         return selected;
     }
 
+    /// <summary>The activations the layers implement: HF's names for the tanh form of GELU.</summary>
+    public static readonly IReadOnlyList<string> SupportedActivations = ["gelu_pytorch_tanh", "gelu_new"];
+
+    /// <summary>Checks what the layers assume of a tower's config; throws naming the field.</summary>
+    public static void CheckConfig(string prefix, int width, int heads, string activation, double epsilon)
+    {
+        if (width <= 0 || heads <= 0 || width % heads != 0)
+            throw new ArgumentException($"config: {prefix}.hidden_size {width} must be a positive multiple of num_attention_heads {heads}.");
+        if (!SupportedActivations.Contains(activation))
+            throw new ArgumentException($"config: {prefix}.hidden_act is '{activation}', but the reference implements only the tanh form of GELU ({string.Join(", ", SupportedActivations)}).");
+        if (!(epsilon >= 0) || double.IsInfinity(epsilon))
+            throw new ArgumentException($"config: {prefix}.layer_norm_eps is {epsilon}; it must be finite and non-negative.");
+    }
+
     /// <summary>Zero tensors, one per spec, in layout order.</summary>
     public static NamedTensors Zeros(IReadOnlyList<ParameterSpec> specs)
     {

@@ -58,6 +58,7 @@ public sealed class VisionTower
     public VisionTower(VisionConfig config, IReadOnlyDictionary<string, Tensor> parameters)
     {
         ArgumentNullException.ThrowIfNull(config);
+        TowerParameters.CheckConfig("vision_config", config.HiddenSize, config.NumAttentionHeads, config.HiddenAct, config.LayerNormEps);
         Config = config;
         Specs = Layout(config);
         Parameters = TowerParameters.Select(Specs, parameters, "vision tower");
