@@ -15,11 +15,11 @@ public static class BuiltInRecipe
     public const int ImageSize = 16;
     public const int PatchSize = 4;
     /// <summary>Both towers' width, and the embedding width.</summary>
-    public const int Width = 48;
-    public const int Heads = 3;
-    public const int MlpWidth = 96;
-    public const int VisionLayers = 2;
-    public const int TextLayers = 2;
+    public const int Width = 32;
+    public const int Heads = 2;
+    public const int MlpWidth = 64;
+    public const int VisionLayers = 1;
+    public const int TextLayers = 1;
 
     /// <summary>The tokenizer of the built-in captions and prompts.</summary>
     public static WordTokenizer Tokenizer() => ShapesDataset.CreateTokenizer();
@@ -63,14 +63,14 @@ public static class BuiltInRecipe
 
     /// <summary>The hyper-parameters (paper's t' = ln 10, b = -10 start; AdamW; warmup then cosine).</summary>
     public static TrainingSettings Settings { get; } = new(
-        Steps: 600,
+        Steps: 6000,
         BatchSize: 32,
-        LearningRate: 2e-3,
-        WarmupSteps: 60,
-        MinLearningRate: 2e-5,
+        LearningRate: 3e-3,
+        WarmupSteps: 200,
+        MinLearningRate: 3e-5,
         Optimizer: new Backends.AdamWSettings(Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, WeightDecay: 1e-4, MaxGradNorm: 1.0),
         Seed: 0,
-        CheckpointEvery: 200);
+        CheckpointEvery: 1000);
 
     /// <summary>Test images per class for the zero-shot evaluation at the end of `siglip train`.</summary>
     public const int TestImagesPerClass = 25;
