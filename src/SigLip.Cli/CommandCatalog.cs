@@ -15,6 +15,8 @@ internal static class CommandCatalog
         yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
         yield return Commands.TrainCommand.Create();
+        yield return Commands.EvalCommand.Create();
+        yield return Commands.ExperimentCommand.Create();
         yield break;
     }
 }

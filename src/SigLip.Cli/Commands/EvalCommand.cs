@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SigLip.Data;
+using SigLip.Reference;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Data;
+using SigLip.Reference.Data.BuiltIn;
+using SigLip.Reference.Evaluation;
+using SigLip.Reference.IO;
+using SigLip.Reference.Training;
+using Spectre.Console;
+
+namespace SigLip.Cli.Commands;
+
+/// <summary>
+/// `siglip eval --checkpoint DIR [--backend reference] [--data DIR] [--report FILE.json]`:
+/// zero-shot classification and retrieval recall@1/5/10 of a checkpoint, on the built-in data
+/// (default) or an image-caption folder.
+/// </summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint folder (config.json + model.safetensors) or a training run folder (its latest checkpoint is used).", Required = true };
+        var backend = new Option<string>("--backend") { Description = "Backend to run on: reference, torch, cuda.", DefaultValueFactory = _ => "reference" };
+        var dtype = new Option<string?>("--dtype") { Description = "Working dtype of the backend (float64, float32, bfloat16); default: the backend's." };
+        var data = new Option<string?>("--data") { Description = "An image-caption folder (captions.jsonl or captions.tsv; classes.txt for zero-shot). Default: the built-in shapes data." };
+        var limit = new Option<int>("--limit") { Description = "With --data: at most this many examples.", DefaultValueFactory = _ => 1000 };
+        var perClass = new Option<int>("--images-per-class") { Description = "Built-in data: test images per class.", DefaultValueFactory = _ => 50 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the evaluation images (built-in) or of the folder's order.", DefaultValueFactory = _ => 1000 };
+        var spiece = new Option<string?>("--spiece") { Description = "SentencePiece model for the texts. Default: spiece.model beside the checkpoint if there is one, else the built-in word tokenizer." };
+        var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
+        var command = new Command("eval", "Zero-shot classification and image-text retrieval (recall@1/5/10 both ways) of a checkpoint.");
+        foreach (var o in new Option[] { checkpoint, backend, dtype, data, limit, perClass, seed, spiece, report }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var watch = Stopwatch.StartNew();
+            string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
+            var loaded = HfCheckpoint.Load(folder);
+            var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece));
+            using var started = Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype)));
+            using var model = started.CreateModel(loaded.Config, loaded.Parameters);
+            AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType)})");
+
+            EvaluationReport result;
+            if (parse.GetValue(data) is { } dataFolder)
+            {
+                var source = new ImageCaptionFolder(dataFolder, loaded.Config.Vision.ImageSize);
+                result = SourceEvaluation.Run(model, tokenizer, source, new SourceEvaluationSettings(Limit: parse.GetValue(limit), Seed: parse.GetValue(seed)));
+                if (source.Skipped > 0) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(source.SkipSummary())}[/]");
+            }
+            else
+            {
+                if (tokenizer is not WordTokenizer)
+                    throw new ArgumentException($"The built-in data uses its own word tokenizer, but checkpoint '{folder}' comes with a SentencePiece model; evaluate it with --data FOLDER.");
+                result = BuiltInEvaluation.Run(model, new BuiltInEvaluationSettings(ExamplesPerClass: parse.GetValue(perClass), Seed: parse.GetValue(seed)));
+            }
+            Print(result);
+            if (parse.GetValue(report) is { } path)
+            {
+                result.WriteJson(path, [
+                    new("checkpoint", folder),
+                    new("backend", started.Name),
+                    new("dtype", started.DType),
+                    new("seconds", watch.Elapsed.TotalSeconds),
+                ]);
+                AnsiConsole.MarkupLine($"Report written to [bold]{Markup.Escape(path)}[/]");
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The CLI's backends, with the reference backend added if the registry does not list it yet.</summary>
+    internal static BackendRegistry Registry()
+    {
+        var registry = CliBackends.Registry();
+        if (!registry.Providers.Any(p => string.Equals(p.Name, ReferenceBackendProvider.BackendName, StringComparison.OrdinalIgnoreCase)))
+            registry.Register(new ReferenceBackendProvider());
+        return registry;
+    }
+
+    /// <summary>A folder with config.json is a checkpoint; otherwise it is a training run folder and its latest checkpoint is meant.</summary>
+    private static string ResolveCheckpoint(string path)
+    {
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Checkpoint folder '{path}' does not exist.");
+        if (File.Exists(Path.Combine(path, HfCheckpoint.ConfigFileName))) return path;
+        return TrainingCheckpoint.Resolve(path);
+    }
+
+    private static ITextTokenizer ChooseTokenizer(string folder, string? spiece)
+    {
+        if (spiece is not null) return SiglipTokenizer.Load(spiece);
+        string beside = Path.Combine(folder, "spiece.model");
+        return File.Exists(beside) ? SiglipTokenizer.Load(beside) : WordTokenizer.ForShapes();
+    }
+
+    internal static void Print(EvaluationReport report)
+    {
+        AnsiConsole.MarkupLine($"Data: {Markup.Escape(report.Data)}");
+        if (report.ZeroShot is { } z) PrintZeroShot("Zero-shot classification", z);
+        if (report.UnseenZeroShot is { } u) PrintZeroShot("Zero-shot classification of held-out combinations (among all classes)", u);
+        var table = new Table().Title("Retrieval").AddColumn("direction");
+        foreach (var r in report.Retrieval.ImageToText) table.AddColumn(new TableColumn($"R@{r.K}").RightAligned());
+        table.AddRow(["image -> text", .. report.Retrieval.ImageToText.Select(r => Percent(r.Recall))]);
+        table.AddRow(["text -> image", .. report.Retrieval.TextToImage.Select(r => Percent(r.Recall))]);
+        table.Caption($"{report.Retrieval.Images} images, {report.Retrieval.Texts} distinct captions (identical captions count as one text)");
+        AnsiConsole.Write(table);
+    }
+
+    private static void PrintZeroShot(string title, ZeroShotResult z)
+    {
+        var table = new Table().Title(title).AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned());
+        foreach (var c in z.PerClass.Where(c => c.Examples > 0))
+            table.AddRow(Markup.Escape(c.ClassName), c.Examples.ToString(), Percent(c.Accuracy));
+        table.AddRow("[bold]all[/]", $"[bold]{z.Examples}[/]", $"[bold]{Percent(z.Accuracy)}[/]");
+        table.Caption($"{z.ClassNames.Count} classes, chance {Percent(z.ChanceAccuracy)}; mean per-class accuracy {Percent(z.MeanPerClassAccuracy)}");
+        AnsiConsole.Write(table);
+    }
+
+    private static string Percent(double v) => double.IsNaN(v) ? "-" : v.ToString("P1", System.Globalization.CultureInfo.InvariantCulture);
+}

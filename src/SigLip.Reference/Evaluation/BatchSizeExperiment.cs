@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Text;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Data.BuiltIn;
+using SigLip.Reference.Models;
+using SigLip.Reference.Training;
+
+namespace SigLip.Reference.Evaluation;
+
+/// <summary>
+/// Settings of the batch-size experiment: sigmoid against softmax loss at small batch sizes on
+/// the built-in data, several seeds, the same number of image-text pairs seen by every run.
+/// </summary>
+/// <param name="BatchSizes">Batch sizes to compare (each must divide <paramref name="PairsPerRun"/>).</param>
+/// <param name="Seeds">Seeds 0..Seeds-1; a seed fixes the initialisation and the data order, shared by both losses (paired runs).</param>
+/// <param name="PairsPerRun">Image-text pairs every run sees: steps = PairsPerRun / batch size.</param>
+/// <param name="Config">The model; null: <see cref="BuiltInRecipe.Config"/>.</param>
+/// <param name="BaseSettings">Hyper-parameters other than steps, batch, loss, seed, warmup; null: <see cref="BuiltInRecipe.Settings"/>.</param>
+/// <param name="WarmupFraction">Warmup steps as a fraction of each run's steps (so every run has the same schedule shape).</param>
+/// <param name="EvalImagesPerClass">Test images per class for the zero-shot accuracy of each run.</param>
+/// <param name="EvalSeed">Seed of the evaluation images (the same for every run).</param>
+/// <param name="Parallel">Runs trained at the same time (each run is deterministic, so results do not depend on it).</param>
+public sealed record BatchSizeExperimentSettings(
+    IReadOnlyList<int>? BatchSizes = null,
+    int Seeds = 3,
+    int PairsPerRun = 3072,
+    SiglipConfig? Config = null,
+    TrainingSettings? BaseSettings = null,
+    double WarmupFraction = 0.1,
+    int EvalImagesPerClass = 20,
+    int EvalSeed = 1000,
+    int Parallel = 1)
+{
+    public static IReadOnlyList<int> DefaultBatchSizes { get; } = [4, 8, 16, 32];
+
+    public IReadOnlyList<int> BatchSizeList => BatchSizes ?? DefaultBatchSizes;
+
+    public void Validate()
+    {
+        if (BatchSizeList.Count == 0) throw new ArgumentException("The experiment needs at least one batch size.");
+        foreach (int b in BatchSizeList)
+        {
+            if (b < 2) throw new ArgumentException($"Batch size {b} is too small: a contrastive loss needs at least 2 pairs per batch.");
+            if (PairsPerRun % b != 0) throw new ArgumentException($"Pairs per run {PairsPerRun} is not a multiple of batch size {b}; every run must see the same number of pairs.");
+        }
+        if (Seeds < 1) throw new ArgumentException($"The experiment needs at least 1 seed, got {Seeds}.");
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentException($"Warmup fraction must be in [0, 1), got {WarmupFraction}.");
+        if (EvalImagesPerClass < 1) throw new ArgumentException($"Evaluation images per class must be at least 1, got {EvalImagesPerClass}.");
+        if (Parallel < 1) throw new ArgumentException($"Parallel runs must be at least 1, got {Parallel}.");
+    }
+}
+
+/// <summary>One training run of the experiment and how it scored.</summary>
+public sealed record BatchSizeRun(
+    LossKind Loss,
+    int BatchSize,
+    int Seed,
+    int Steps,
+    double FinalLoss,
+    double ZeroShotAccuracy,
+    double UnseenZeroShotAccuracy,
+    double ImageToTextRecallAt1,
+    double TextToImageRecallAt1,
+    double Seconds);
+
+/// <summary>Mean and standard deviation (n - 1 denominator; 0 for one seed) over seeds of one (loss, batch size).</summary>
+public sealed record BatchSizeSummary(LossKind Loss, int BatchSize, int Runs, double MeanAccuracy, double StdAccuracy, double MeanUnseenAccuracy, double StdUnseenAccuracy);
+
+/// <summary>Every run and the per-(loss, batch size) summaries.</summary>
+public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Settings, double ChanceAccuracy, IReadOnlyList<BatchSizeRun> Runs)
+{
+    public IReadOnlyList<BatchSizeSummary> Summaries =>
+        Runs.GroupBy(r => (r.Loss, r.BatchSize))
+            .OrderBy(g => g.Key.Loss).ThenBy(g => g.Key.BatchSize)
+            .Select(g => new BatchSizeSummary(g.Key.Loss, g.Key.BatchSize, g.Count(),
+                g.Average(r => r.ZeroShotAccuracy), Std(g.Select(r => r.ZeroShotAccuracy).ToArray()),
+                g.Average(r => r.UnseenZeroShotAccuracy), Std(g.Select(r => r.UnseenZeroShotAccuracy).ToArray())))
+            .ToArray();
+
+    /// <summary>Sample standard deviation; 0 for fewer than two values.</summary>
+    public static double Std(IReadOnlyList<double> values)
+    {
+        if (values.Count < 2) return 0;
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+    }
+
+    /// <summary>
+    /// Per batch size, sigmoid minus softmax accuracy, paired by seed (same initialisation and data
+    /// order): (mean difference, seeds where sigmoid is better, seeds compared).
+    /// </summary>
+    public IReadOnlyList<(int BatchSize, double MeanDifference, int SigmoidBetter, int Pairs)> PairedDifferences() =>
+        Settings.BatchSizeList.Select(b =>
+        {
+            var pairs = Runs.Where(r => r.BatchSize == b && r.Loss == LossKind.Sigmoid)
+                .Join(Runs.Where(r => r.BatchSize == b && r.Loss == LossKind.Softmax), s => s.Seed, s => s.Seed, (s, m) => s.ZeroShotAccuracy - m.ZeroShotAccuracy)
+                .ToArray();
+            return (b, pairs.Length == 0 ? double.NaN : pairs.Average(), pairs.Count(d => d > 0), pairs.Length);
+        }).ToArray();
+
+    /// <summary>Every run, one line each, invariant culture.</summary>
+    public string ToCsv()
+    {
+        var sb = new StringBuilder("loss,batch_size,seed,steps,pairs,final_loss,zero_shot_accuracy,unseen_zero_shot_accuracy,image_to_text_recall_at_1,text_to_image_recall_at_1,seconds\n");
+        foreach (var r in Runs)
+            sb.AppendLine(string.Join(',', Name(r.Loss), I(r.BatchSize), I(r.Seed), I(r.Steps), I(r.Steps * r.BatchSize),
+                D(r.FinalLoss), D(r.ZeroShotAccuracy), D(r.UnseenZeroShotAccuracy), D(r.ImageToTextRecallAt1), D(r.TextToImageRecallAt1), D(r.Seconds)));
+        return sb.ToString();
+    }
+
+    /// <summary>The summary as a markdown table: zero-shot accuracy mean +- std per batch size, both losses side by side.</summary>
+    public string ToMarkdown()
+    {
+        var s = Summaries;
+        var sb = new StringBuilder();
+        sb.AppendLine($"Zero-shot accuracy on fresh test images (12 seen classes, chance {ChanceAccuracy:P1}), mean +- std over {Settings.Seeds} seed(s), {Settings.PairsPerRun} pairs seen per run.");
+        sb.AppendLine();
+        sb.AppendLine("| batch | steps | sigmoid | softmax | sigmoid - softmax (paired) | sigmoid better | unseen sigmoid | unseen softmax |");
+        sb.AppendLine("|------:|------:|--------:|--------:|---------------------------:|---------------:|---------------:|---------------:|");
+        foreach (var (b, diff, better, pairs) in PairedDifferences())
+        {
+            var sig = s.FirstOrDefault(x => x.BatchSize == b && x.Loss == LossKind.Sigmoid);
+            var soft = s.FirstOrDefault(x => x.BatchSize == b && x.Loss == LossKind.Softmax);
+            sb.AppendLine($"| {b} | {Settings.PairsPerRun / b} | {Cell(sig?.MeanAccuracy, sig?.StdAccuracy)} | {Cell(soft?.MeanAccuracy, soft?.StdAccuracy)} | " +
+                $"{(double.IsNaN(diff) ? "-" : diff.ToString("+0.0%;-0.0%;0.0%", CultureInfo.InvariantCulture))} | {better}/{pairs} | " +
+                $"{Cell(sig?.MeanUnseenAccuracy, sig?.StdUnseenAccuracy)} | {Cell(soft?.MeanUnseenAccuracy, soft?.StdUnseenAccuracy)} |");
+        }
+        return sb.ToString();
+    }
+
+    public static string Name(LossKind loss) => loss == LossKind.Sigmoid ? "sigmoid" : "softmax";
+
+    private static string Cell(double? mean, double? std) => mean is null ? "-" : $"{mean:P1} +- {std:P1}";
+    private static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+    private static string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Sigmoid against softmax loss at small batch sizes (the paper's claim: sigmoid is better when
+/// batches are small). Every run trains the same model from the same seeds' initialisation on the
+/// same number of pairs; only the loss and the batch size change. Both losses start from the
+/// paper's t' = ln 10 (softmax ignores b). Warmup is the same fraction of each run.
+/// </summary>
+public static class BatchSizeExperiment
+{
+    public static BatchSizeExperimentResult Run(IBackend backend, BatchSizeExperimentSettings settings, IProgress<BatchSizeRun>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        var config = settings.Config ?? BuiltInRecipe.Config();
+        var baseSettings = settings.BaseSettings ?? BuiltInRecipe.Settings;
+        var tokenizer = WordTokenizer.ForShapes();
+        var data = new ShapesDataset(new ShapesDatasetOptions(ImageSize: config.Vision.ImageSize, Split: ShapesSplit.Train));
+        var evaluation = new BuiltInEvaluationSettings(ExamplesPerClass: settings.EvalImagesPerClass, Seed: settings.EvalSeed,
+            Data: new ShapesDatasetOptions(ImageSize: config.Vision.ImageSize), RecallKs: [1]);
+        var plan = (from seed in Enumerable.Range(0, settings.Seeds)
+                    from batchSize in settings.BatchSizeList
+                    from loss in new[] { LossKind.Sigmoid, LossKind.Softmax }
+                    select (Seed: seed, BatchSize: batchSize, Loss: loss)).ToArray();
+        var runs = new BatchSizeRun?[plan.Length];
+        double chance = double.NaN;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = settings.Parallel, CancellationToken = cancellationToken };
+        Parallel.For(0, plan.Length, options, i =>
+        {
+            var (seed, batchSize, loss) = plan[i];
+            int steps = settings.PairsPerRun / batchSize;
+            var runSettings = baseSettings with
+            {
+                Steps = steps,
+                BatchSize = batchSize,
+                WarmupSteps = (int)Math.Round(settings.WarmupFraction * steps),
+                Loss = (baseSettings.Loss ?? LossOptions.Default) with { Kind = loss, Chunks = 1 },
+                Seed = seed,
+                CheckpointEvery = 0,
+            };
+            using var trainer = Trainer.Start(backend, config, data, tokenizer, runSettings, outputFolder: null);
+            var trained = trainer.Run(cancellationToken: cancellationToken);
+            var report = BuiltInEvaluation.Run(trainer.Model, evaluation);
+            chance = report.ZeroShot!.ChanceAccuracy;
+            var run = new BatchSizeRun(loss, batchSize, seed, steps, trained.FinalLoss,
+                report.ZeroShot.Accuracy, report.UnseenZeroShot?.Accuracy ?? double.NaN,
+                report.Retrieval.ImageToTextRecallAt(1), report.Retrieval.TextToImageRecallAt(1), trained.Seconds);
+            runs[i] = run;
+            progress?.Report(run);
+        });
+        return new BatchSizeExperimentResult(settings, chance, runs.Select(r => r!).ToArray());
+    }
+}
