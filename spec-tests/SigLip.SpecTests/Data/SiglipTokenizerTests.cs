@@ -246,6 +246,22 @@ public sealed class TokenizeCommandTests
     }
 
     [Fact]
+    public void Siglip_tokenize_sentencepiece_prints_plain_sentencepiece_ids()
+    {
+        string dir = RepoPaths.Fixture("sentencepiece-tiny");
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        var texts = doc.RootElement.GetProperty("texts").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var expected = doc.RootElement.GetProperty("sentencepiece_ids").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
+        var (code, stdout, stderr) = CliRunner.Run(["tokenize", "--model", Path.Combine(dir, "spiece.model"), "--sentencepiece", .. texts]);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('[')).ToArray();
+        Assert.Equal(texts.Length, lines.Length);
+        for (int i = 0; i < texts.Length; i++)
+            Assert.Equal(expected[i], JsonSerializer.Deserialize<int[]>(lines[i]));
+    }
+
+    [Fact]
     public void Siglip_tokenize_reports_a_missing_model_and_exits_1()
     {
         var (code, _, stderr) = CliRunner.Run("tokenize", "--model", "/nonexistent/spiece.model", "--max-length", "16", "a cat");
