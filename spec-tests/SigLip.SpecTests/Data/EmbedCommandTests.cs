@@ -4,9 +4,10 @@ using Xunit.Abstractions;
 namespace SigLip.SpecTests.Data;
 
 /// <summary>`siglip embed` and `siglip similarity` on the tiny checkpoint folder.</summary>
+[Collection("Console")]
 public sealed class EmbedCommandTests(ITestOutputHelper output)
 {
-    private const string Backend = "torch";
+    private const string Backend = "reference";
 
     [Fact]
     public void Embed_writes_normalised_text_embeddings_with_their_inputs()
@@ -20,7 +21,7 @@ public sealed class EmbedCommandTests(ITestOutputHelper output)
         using var file = SafeTensorsFile.Open(outFile);
         var t = file.ReadTensor("text_embeds");
         Assert.Equal(new[] { 2, 32 }, t.Shape);
-        for (int i = 0; i < 2; i++) Assert.Equal(1.0, Math.Sqrt(t.Data.Skip(i * 32).Take(32).Sum(v => v * v)), 5);
+        for (int i = 0; i < 2; i++) Assert.Equal(1.0, Math.Sqrt(t.Data.Skip(i * 32).Take(32).Sum(v => v * v)), 12);
         Assert.Contains("a blue star", file.Metadata["texts"]);
     }
 

@@ -226,6 +226,7 @@ public sealed class SiglipTokenizerTests(ITestOutputHelper output)
     }
 }
 
+[Collection("Console")]
 public sealed class TokenizeCommandTests
 {
     [Fact]
@@ -238,7 +239,23 @@ public sealed class TokenizeCommandTests
             .Select(r => r.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
         var (code, stdout, stderr) = CliRunner.Run(["tokenize", "--model", Path.Combine(dir, "spiece.model"), "--max-length", "16", .. texts]);
         Assert.True(code == 0, stderr);
-        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('[')).ToArray();
+        Assert.Equal(texts.Length, lines.Length);
+        for (int i = 0; i < texts.Length; i++)
+            Assert.Equal(expected[i], JsonSerializer.Deserialize<int[]>(lines[i]));
+    }
+
+    [Fact]
+    public void Siglip_tokenize_sentencepiece_prints_plain_sentencepiece_ids()
+    {
+        string dir = RepoPaths.Fixture("sentencepiece-tiny");
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        var texts = doc.RootElement.GetProperty("texts").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var expected = doc.RootElement.GetProperty("sentencepiece_ids").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
+        var (code, stdout, stderr) = CliRunner.Run(["tokenize", "--model", Path.Combine(dir, "spiece.model"), "--sentencepiece", .. texts]);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('[')).ToArray();
         Assert.Equal(texts.Length, lines.Length);
         for (int i = 0; i < texts.Length; i++)
             Assert.Equal(expected[i], JsonSerializer.Deserialize<int[]>(lines[i]));

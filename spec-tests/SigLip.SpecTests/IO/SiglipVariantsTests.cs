@@ -21,15 +21,22 @@ public sealed class SiglipVariantsTests
     {
         foreach (var v in SiglipVariants.All)
         {
-            // So400m/14-384: 384 is not a multiple of 14 (HF's convolution drops the last 6 pixels
-            // and keeps 27 x 27 patches); SiglipConfig.Validate refuses that, which is reported to
-            // the owner of SiglipConfig rather than worked around here.
-            if (v.Config.Vision.ImageSize % v.Config.Vision.PatchSize == 0) v.Config.Validate();
+            // So400m/14-384: 384 is not a multiple of 14; HF's convolution drops the last 6 pixels
+            // and keeps 27 x 27 patches, and so does the reference.
+            v.Config.Validate();
             Assert.Same(v, SiglipVariants.Find(v.Name));
             Assert.Same(v, SiglipVariants.Find(v.HfRepository));
         }
         var ex = Assert.Throws<ArgumentException>(() => SiglipVariants.Find("H/14"));
         Assert.Contains("B/16-224", ex.Message);
+    }
+
+    [Fact]
+    public void So400m_384_keeps_27_by_27_patches_as_HF_does()
+    {
+        var v = SiglipVariants.All.Single(x => x.Config.Vision.PatchSize == 14 && x.Config.Vision.ImageSize == 384);
+        Assert.Equal(27, v.Config.Vision.PatchesPerSide);
+        Assert.Equal(729, v.Config.Vision.NumPatches);
     }
 
     [Fact]

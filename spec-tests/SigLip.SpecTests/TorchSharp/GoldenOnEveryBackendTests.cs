@@ -27,12 +27,9 @@ public sealed class GoldenOnEveryBackendTests(ITestOutputHelper output)
     [MemberData(nameof(Backends))]
     public void Every_golden_case_passes(string backendName, string dtype)
     {
+        // The CLI's registry, plus the reference backend where the CLI does not (yet) register it.
         var registry = CliBackends.Registry();
-        if (!registry.Providers.Any(p => string.Equals(p.Name, backendName, StringComparison.OrdinalIgnoreCase)))
-        {
-            output.WriteLine($"SKIPPED: backend '{backendName}' is not registered in CliBackends.Registry() (known: {string.Join(", ", registry.Providers.Select(p => p.Name))})");
-            return;
-        }
+        if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
         var provider = registry.Find(backendName);
         var probe = provider.Probe();
         if (!probe.CanStart)

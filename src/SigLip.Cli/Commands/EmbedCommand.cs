@@ -32,7 +32,9 @@ internal static class EmbedCommand
                 throw new ArgumentException("Give either --images PATH... or --texts TEXT... (one of them, not both).");
             var pretrained = PretrainedFolder.Load(parse.GetValue(checkpoint)!);
             foreach (var w in pretrained.Warnings) Console.Error.WriteLine($"note: {w}");
-            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!);
+            var registry = CliBackends.Registry();
+            if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
+            using var started = registry.Start(parse.GetValue(backend)!);
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
             bool isImages = imagePaths.Length > 0;
             Tensor embeds = isImages

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SigLip.Data;
+using SigLip.Reference.Backends;
 using SigLip.Reference.Models;
 using Spectre.Console;
 
@@ -27,7 +28,9 @@ internal static class SimilarityCommand
             var textList = parse.GetValue(texts)!;
             var pretrained = PretrainedFolder.Load(parse.GetValue(checkpoint)!);
             foreach (var w in pretrained.Warnings) Console.Error.WriteLine($"note: {w}");
-            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!);
+            var registry = CliBackends.Registry();
+            if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
+            using var started = registry.Start(parse.GetValue(backend)!);
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
             var imageEmbeds = Embeddings.EmbedImages(model, new ImageLoader(pretrained.Config.Vision.ImageSize), imagePaths);
             var textEmbeds = Embeddings.EmbedTexts(model, pretrained.Tokenizer, textList, pretrained.MaxLength);

@@ -12,7 +12,7 @@ public sealed record VisionConfig(
     double LayerNormEps = 1e-6,
     string HiddenAct = "gelu_pytorch_tanh")
 {
-    /// <summary>Patches per side: ImageSize / PatchSize.</summary>
+    /// <summary>Patches per side: floor(ImageSize / PatchSize), as HF's strided convolution gives.</summary>
     public int PatchesPerSide => ImageSize / PatchSize;
     /// <summary>N, the number of image tokens (no class token).</summary>
     public int NumPatches => PatchesPerSide * PatchesPerSide;
@@ -73,8 +73,10 @@ public sealed record SiglipConfig(TextConfig Text, VisionConfig Vision)
             throw new ArgumentException($"config: vision_config.hidden_size {Vision.HiddenSize} is not divisible by num_attention_heads {Vision.NumAttentionHeads}.");
         if (Text.HiddenSize % Text.NumAttentionHeads != 0)
             throw new ArgumentException($"config: text_config.hidden_size {Text.HiddenSize} is not divisible by num_attention_heads {Text.NumAttentionHeads}.");
-        if (Vision.ImageSize % Vision.PatchSize != 0)
-            throw new ArgumentException($"config: vision_config.image_size {Vision.ImageSize} is not divisible by patch_size {Vision.PatchSize}.");
+        // HF's patch convolution (kernel = stride = patch, no padding) keeps floor(S / P) patches per
+        // side and ignores the last S mod P pixels: So400m/14 at 384 px keeps 27 x 27 patches.
+        if (Vision.PatchSize > Vision.ImageSize)
+            throw new ArgumentException($"config: vision_config.patch_size {Vision.PatchSize} is larger than image_size {Vision.ImageSize}; at least one patch must fit.");
         if (Text.ProjectionDim != Vision.HiddenSize)
             throw new ArgumentException($"config: text_config.projection_size {Text.ProjectionDim} must equal vision_config.hidden_size {Vision.HiddenSize}: the two embeddings are compared by dot product.");
         if (Vision.LayerNormEps < 0 || Text.LayerNormEps < 0)
