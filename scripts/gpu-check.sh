@@ -2,7 +2,7 @@
 # The TorchSharp CUDA check, for a GPU machine that has PyTorch but no .NET (see docs/torchsharp.md).
 # Here (with .NET):      ../shared/gpu/pack.sh src/SigLip.Cli/SigLip.Cli.csproj     (writes .gpu/, ~35 MB)
 # There (project root):  bash scripts/gpu-check.sh                                  (carry .gpu/ along)
-# It runs `golden verify --backend cuda` (float32, the manifest's tolerances), then times the SigLIP
+# It runs `golden verify --backend cuda` (float32, then bfloat16; the manifest's tolerances), then times the SigLIP
 # B/16-224 training step at batch 256 in bf16 mixed precision. Total well under 8 minutes; each part
 # has its own time limit. Output goes to the terminal and to ${OUT:-.gpu}/gpu-check.log.
 # Environment: SIGLIP_LIBTORCH (PyTorch's torch/lib; found through python3 when unset),
@@ -32,7 +32,8 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 python3 -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tee -a "$log"
 
 status=0
-run 180 golden golden verify --backend cuda || status=1
+run 150 golden-float32 golden verify --backend cuda || status=1
+run 120 golden-bfloat16 golden verify --backend cuda --dtype bfloat16 || status=1
 run 300 throughput throughput --backend cuda --config b16 --batch "${GPU_CHECK_BATCH:-256}" --steps "${GPU_CHECK_STEPS:-20}" --dtype bfloat16 || status=1
 say "== gpu-check: $([ $status -eq 0 ] && echo PASS || echo FAIL) (log: $log)"
 exit $status

@@ -185,7 +185,8 @@ internal static class TrainCommand
             Steps = o.Steps ?? recipe.Steps,
             BatchSize = o.BatchSize ?? recipe.BatchSize,
             LearningRate = o.LearningRate ?? recipe.LearningRate,
-            WarmupSteps = o.Warmup ?? Math.Min(recipe.WarmupSteps, o.Steps ?? recipe.Steps),
+            // A shorter run than the recipe warms up for at most a tenth of its steps.
+            WarmupSteps = o.Warmup ?? (o.Steps is int shorter ? Math.Min(recipe.WarmupSteps, Math.Max(1, shorter / 10)) : recipe.WarmupSteps),
             MinLearningRate = Math.Min(recipe.MinLearningRate, o.LearningRate ?? recipe.LearningRate),
             Optimizer = recipe.OptimizerSettings with { WeightDecay = o.WeightDecay ?? recipe.OptimizerSettings.WeightDecay },
             Loss = new LossOptions(kind, o.Chunks),

@@ -18,7 +18,7 @@ internal static class LossCurvePlot
         var rawLine = plot.Add.ScatterLine(steps, raw);
         rawLine.LegendText = "loss per step";
         rawLine.LineWidth = 1;
-        rawLine.Color = ScottPlot.Colors.SteelBlue.WithAlpha(0.45);
+        rawLine.Color = window > 1 ? ScottPlot.Colors.SteelBlue.WithAlpha(0.45) : ScottPlot.Colors.SteelBlue;
         if (window > 1)
         {
             var smoothLine = plot.Add.ScatterLine(steps, smooth);
@@ -29,7 +29,7 @@ internal static class LossCurvePlot
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("loss");
-        plot.ShowLegend();
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         var bytes = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
         AtomicFile.Write(path, stream => stream.Write(bytes));
     }
