@@ -29,6 +29,10 @@ namespace SigLip.Data;
 ///   adjacent unknown pieces into one: <see cref="MergeUnknownRuns"/> does that merge afterwards.
 ///   The Viterbi paths are the same (both score an unknown character min_score - 10), so merging
 ///   adjacent unknown ids afterwards gives SentencePiece's ids.
+/// - the library keeps characters that the model's normalisation map deletes (nmt_nfkc deletes the
+///   ASCII control characters such as U+0001 and U+007F); sentencepiece drops them, the library makes
+///   each an unknown piece. <see cref="PrecompiledCharsMap"/> reads the map and those characters are
+///   removed before the library sees the text.
 /// Literal special-token strings in a caption ("&lt;/s&gt;", "&lt;unk&gt;") are treated as plain text; HF
 /// would map them to their special ids. Captions do not contain them in practice.
 /// </summary>
@@ -38,6 +42,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
     private readonly SentencePieceTokenizer _plain;     // the model as it is (add_dummy_prefix as stored)
     private readonly SentencePieceTokenizer _noPrefix;  // add_dummy_prefix = false, as HF loads it
     private readonly int _unkPrefixLength;
+    private readonly IReadOnlySet<int> _deleted;   // code points the normalisation map replaces by ""
 
     private SiglipTokenizer(SentencePieceModelProto model)
     {
@@ -49,6 +54,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
         byte[] bytes = model.Bytes;
         if (model.BosId < 0 || model.BosId >= model.Pieces.Count)
             bytes = SentencePieceModelProto.WithVarintField(bytes, SentencePieceModelProto.ModelTrainerSpecField, SentencePieceModelProto.TrainerBosIdField, model.EosId, model.Source);
+        _deleted = model.PrecompiledCharsMap.Length > 0 ? new PrecompiledCharsMap(model.PrecompiledCharsMap, model.Source).DeletedCodePoints() : new HashSet<int>();
         _plain = Create(bytes, model.Source);
         byte[] noPrefix = SentencePieceModelProto.WithVarintField(bytes, SentencePieceModelProto.ModelNormalizerSpecField, SentencePieceModelProto.NormalizerAddDummyPrefixField, 0, model.Source);
         _noPrefix = Create(noPrefix, model.Source);
@@ -99,7 +105,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
     public IReadOnlyList<int> EncodePieces(string text)
     {
         string prepared = SiglipText.PrepareForSentencePiece(text);
-        var ids = MergeUnknownRuns(_noPrefix.EncodeToIds(UnkPrefix + prepared, false, false), UnkId);
+        var ids = MergeUnknownRuns(_noPrefix.EncodeToIds(UnkPrefix + RemoveDeleted(prepared), false, false), UnkId);
         return ids.Count >= _unkPrefixLength ? ids.Skip(_unkPrefixLength).ToList() : ids;
     }
 
@@ -108,7 +114,19 @@ public sealed class SiglipTokenizer : ITextTokenizer
     /// sentencepiece's <c>SentencePieceProcessor.encode(text)</c> gives.
     /// </summary>
     public IReadOnlyList<int> EncodeSentencePiece(string text) =>
-        MergeUnknownRuns(_plain.EncodeToIds(text, false, false), UnkId);
+        MergeUnknownRuns(_plain.EncodeToIds(RemoveDeleted(text), false, false), UnkId);
+
+    /// <summary>Characters the model's normalisation map deletes, as a list of code points.</summary>
+    public IReadOnlyCollection<int> DeletedCharacters => (IReadOnlyCollection<int>)_deleted;
+
+    private string RemoveDeleted(string text)
+    {
+        if (_deleted.Count == 0) return text;
+        var sb = new System.Text.StringBuilder(text.Length);
+        foreach (var rune in text.EnumerateRunes())
+            if (!_deleted.Contains(rune.Value)) sb.Append(rune.ToString());
+        return sb.ToString();
+    }
 
     /// <summary>The piece of an id (e.g. "▁red"); the unknown id gives "&lt;unk&gt;".</summary>
     public string IdToPiece(int id) =>

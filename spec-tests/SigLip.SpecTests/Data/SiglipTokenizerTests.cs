@@ -68,6 +68,25 @@ public sealed class SiglipTokenizerTests(ITestOutputHelper output)
         var libIds = lib.EncodeToIds("A photo of a BLUE star.", false, false);
         Assert.Equal(2, libIds.Count(id => id == Tiny.UnkId)); // "UE": one unknown per character
         Assert.Equal(1, Tiny.EncodeSentencePiece("A photo of a BLUE star.").Count(id => id == Tiny.UnkId));
+        // Third finding: the library keeps a character the model's map deletes (U+0001) as an unknown.
+        Assert.Contains(Tiny.UnkId, lib.EncodeToIds("a\u0001red", false, false));
+        Assert.DoesNotContain(Tiny.UnkId, Tiny.EncodeSentencePiece("a\u0001red"));
+    }
+
+    [Fact]
+    public void The_precompiled_charsmap_holds_the_nmt_nfkc_rules()
+    {
+        var map = new PrecompiledCharsMap(Tiny.Model.PrecompiledCharsMap, "spiece.model");
+        string? Map(string s) => map.Lookup(System.Text.Encoding.UTF8.GetBytes(s), out _) is { } r ? System.Text.Encoding.UTF8.GetString(r) : null;
+        Assert.Equal("r", Map("\uFF52"));      // NFKC: full-width r
+        Assert.Equal(" ", Map("\t"));          // nmt: tab is a space
+        Assert.Equal(" ", Map("\u2581"));      // nmt: U+2581 is a space (why HF's leading "▁" trick is harmless)
+        Assert.Equal(" ", Map("\u00A0"));      // NFKC: no-break space
+        Assert.Equal("", Map("\u0001"));       // nmt: control characters are deleted
+        Assert.Equal("", Map("\u007F"));
+        Assert.Null(Map("A"));                  // no rule: copied as is
+        foreach (int cp in new[] { 0x01, 0x07, 0x08, 0x0E, 0x7F }) Assert.Contains(cp, Tiny.DeletedCharacters);
+        foreach (int cp in new[] { 'a', 0x09, 0x20, 0x2581 }) Assert.DoesNotContain(cp, Tiny.DeletedCharacters);
     }
 
     [Fact]
@@ -173,6 +192,16 @@ public sealed class SiglipTokenizerTests(ITestOutputHelper output)
             Assert.Equal(full.Take(max - 1), row.Take(max - 1));
         }
         Assert.Throws<ArgumentOutOfRangeException>(() => Tiny.EncodeRow(text, 0));
+    }
+
+    [Theory]
+    [InlineData("a\u0001red circle", "ared circle")]       // deleted by the model's nmt_nfkc map, as sentencepiece does
+    [InlineData("a red\u0007\u007F circle", "a red circle")]
+    [InlineData("\u0008a red circle\u000E", "a red circle")]
+    [InlineData("a\tred\u000Bcircle", "a red circle")]        // \t and \v are whitespace to Python: folded
+    public void Control_characters_are_deleted_or_folded(string text, string same)
+    {
+        Assert.Equal(Tiny.EncodePieces(same), Tiny.EncodePieces(text));
     }
 
     [Fact]

@@ -16,13 +16,13 @@ public sealed record SentencePiece(string Piece, float Score, PieceType Type);
 /// Field numbers are those of sentencepiece_model.proto:
 /// ModelProto { 1 pieces (repeated), 2 trainer_spec, 3 normalizer_spec };
 /// TrainerSpec { 3 model_type, 40 unk_id, 41 bos_id, 42 eos_id, 43 pad_id };
-/// NormalizerSpec { 1 name, 3 add_dummy_prefix, 4 remove_extra_whitespaces, 5 escape_whitespaces }.
+/// NormalizerSpec { 1 name, 2 precompiled_charsmap, 3 add_dummy_prefix, 4 remove_extra_whitespaces, 5 escape_whitespaces }.
 /// </summary>
 public sealed class SentencePieceModelProto
 {
     public const int ModelPiecesField = 1, ModelTrainerSpecField = 2, ModelNormalizerSpecField = 3;
     public const int TrainerModelTypeField = 3, TrainerUnkIdField = 40, TrainerBosIdField = 41, TrainerEosIdField = 42, TrainerPadIdField = 43;
-    public const int NormalizerNameField = 1, NormalizerAddDummyPrefixField = 3, NormalizerRemoveExtraWhitespacesField = 4, NormalizerEscapeWhitespacesField = 5;
+    public const int NormalizerNameField = 1, NormalizerPrecompiledCharsMapField = 2, NormalizerAddDummyPrefixField = 3, NormalizerRemoveExtraWhitespacesField = 4, NormalizerEscapeWhitespacesField = 5;
 
     private SentencePieceModelProto(byte[] bytes, string source)
     {
@@ -49,7 +49,11 @@ public sealed class SentencePieceModelProto
         AddDummyPrefix = (LastVarint(normalizer, NormalizerAddDummyPrefixField, source, "normalizer_spec") ?? 1) != 0;
         RemoveExtraWhitespaces = (LastVarint(normalizer, NormalizerRemoveExtraWhitespacesField, source, "normalizer_spec") ?? 1) != 0;
         NormalizerName = LastString(normalizer, NormalizerNameField, source) ?? "";
+        PrecompiledCharsMap = LastBytes(normalizer, NormalizerPrecompiledCharsMapField, source);
     }
+
+    /// <summary>normalizer_spec.precompiled_charsmap (empty when the model has no normalisation map).</summary>
+    public byte[] PrecompiledCharsMap { get; }
 
     /// <summary>The raw protobuf bytes.</summary>
     public byte[] Bytes { get; }
@@ -196,6 +200,14 @@ public sealed class SentencePieceModelProto
         ulong? value = null;
         foreach (var f in ReadFields(message, 0, message.Length, source, name))
             if (f.Number == field && f.WireType == 0) value = f.Varint;
+        return value;
+    }
+
+    private static byte[] LastBytes(byte[] message, int field, string source)
+    {
+        byte[] value = [];
+        foreach (var f in ReadFields(message, 0, message.Length, source, "normalizer_spec"))
+            if (f.Number == field && f.WireType == 2) value = message[f.Start..f.End];
         return value;
     }
 
