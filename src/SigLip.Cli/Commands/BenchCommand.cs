@@ -116,7 +116,11 @@ internal static class BenchCommand
             ("matmul 1024x1024x1024", () => MatMulItem(1024, settings, torchProblem)),
             ("matmul 2048x2048x2048", () => MatMulItem(2048, settings, torchProblem)),
             ("sigmoid loss fwd+bwd n=4096 d=768", () => LossItem(4096, 768, settings, torchProblem)),
-            ("encoder layer fwd+bwd B/16 width, batch 8x196", () => LayerItem<float>(settings, torchProblem)),
+            ("encoder layer fwd+bwd B/16 width, batch 8x196", () => LayerItem<float>(settings, torchProblem, modelLayer: false)),
+            // The readable loops at this size take minutes: measured on the fast path only.
+            ("encoder layer fwd+bwd B/16 width, batch 8x196, reference EncoderLayer",
+                () => KernelSettings.UseFastPath ? LayerItem<double>(settings, torchProblem, modelLayer: true)
+                    : new Item("encoder layer fwd+bwd B/16 width, batch 8x196, reference EncoderLayer", "float64", double.NaN, null, null, null, null, null, null, null, "skipped: SIGLIP_KERNELS=naive")),
             ("training step, built-in model", () => TrainingStepItem("float64", settings, torchProblem)),
             ("training step, built-in model (libtorch float32)", () => TrainingStepItem("float32", settings, torchProblem)),
         };
@@ -285,11 +289,11 @@ internal static class BenchCommand
             "managed: L2Normalize + SigmoidLossKernels (logits in slabs of <= 2^20 elements); libtorch: the dense loss with autograd");
     }
 
-    private static Item LayerItem<T>(Settings s, string? torchProblem) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    private static Item LayerItem<T>(Settings s, string? torchProblem, bool modelLayer) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         const int batch = 8, tokens = 196, width = 768, heads = 12, intermediate = 3072;
         string dtype = typeof(T) == typeof(float) ? "float32" : "float64";
-        string name = "encoder layer fwd+bwd B/16 width, batch 8x196";
+        string name = modelLayer ? "encoder layer fwd+bwd B/16 width, batch 8x196, reference EncoderLayer" : "encoder layer fwd+bwd B/16 width, batch 8x196";
         int rows = batch * tokens;
         int seed = 10;
         float[] W(int count, double scale) => RandomFloats(count, seed++, scale);
@@ -303,21 +307,53 @@ internal static class BenchCommand
             W(intermediate * width, ws), W(intermediate, 0.02), W(width * intermediate, wi), W(width, 0.02),
         };
         var arrays = f.Select(Convert<T>).ToArray();
-        var weights = new EncoderLayerArrays<T>(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], arrays[7],
-            arrays[8], arrays[9], arrays[10], arrays[11], arrays[12], arrays[13], arrays[14], arrays[15]);
-        var layer = new FastEncoderLayer<T>(weights, batch, tokens, width, heads, intermediate, 1e-6);
-        var xf = RandomFloats(rows * width, 30);
-        var dyf = RandomFloats(rows * width, 31);
-        var x = Convert<T>(xf);
-        var dyArr = Convert<T>(dyf);
+        var x = Convert<T>(RandomFloats(rows * width, 30));
+        var dyArr = Convert<T>(RandomFloats(rows * width, 31));
         var dx = new T[rows * width];
-        void Managed()
+        // What the agreement check reads from the managed side after a step: dx, dW(fc1), dW(q).
+        T[] gradFc1, gradQuery;
+        Action managedStep;
+        string managedNote;
+        if (!modelLayer)
         {
-            foreach (var g in layer.Gradients.All()) Array.Clear(g);
-            Array.Clear(dx);
-            layer.Forward(x);
-            layer.Backward(dyArr, x, dx);
+            var weights = new EncoderLayerArrays<T>(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6], arrays[7],
+                arrays[8], arrays[9], arrays[10], arrays[11], arrays[12], arrays[13], arrays[14], arrays[15]);
+            var layer = new FastEncoderLayer<T>(weights, batch, tokens, width, heads, intermediate, 1e-6);
+            (gradFc1, gradQuery) = (layer.Gradients.Fc1Weight, layer.Gradients.QueryWeight);
+            managedStep = () =>
+            {
+                foreach (var g in layer.Gradients.All()) Array.Clear(g);
+                Array.Clear(dx);
+                layer.Forward(x);
+                layer.Backward(dyArr, x, dx);
+            };
+            managedNote = "managed: FastEncoderLayer (fast kernels, buffers reused)";
         }
+        else
+        {
+            // The model's own layer (Layers/EncoderLayer, float64 only), dispatching per KernelSettings.Mode.
+            if (typeof(T) != typeof(double)) throw new InvalidOperationException("The reference EncoderLayer is float64 only.");
+            var d = arrays.Cast<double[]>().ToArray();
+            var reference = new EncoderLayerWeights(new NormWeights(d[0], d[1]),
+                new AttentionWeights(d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]), new NormWeights(d[10], d[11]), new MlpWeights(d[12], d[13], d[14], d[15]));
+            var grads = new EncoderLayerWeights(new NormWeights(new double[width], new double[width]), AttentionWeights.Zeros(width),
+                new NormWeights(new double[width], new double[width]), MlpWeights.Zeros(width, intermediate));
+            var gradArrays = new[] { grads.Norm1.Weight, grads.Norm1.Bias, grads.Attention.QueryWeight, grads.Attention.QueryBias, grads.Attention.KeyWeight,
+                grads.Attention.KeyBias, grads.Attention.ValueWeight, grads.Attention.ValueBias, grads.Attention.OutWeight, grads.Attention.OutBias,
+                grads.Norm2.Weight, grads.Norm2.Bias, grads.Mlp.Fc1Weight, grads.Mlp.Fc1Bias, grads.Mlp.Fc2Weight, grads.Mlp.Fc2Bias };
+            var saved = new EncoderLayerSaved(batch, tokens, width, heads, intermediate);
+            var (xd, dyd, dxd) = ((double[])(object)x, (double[])(object)dyArr, (double[])(object)dx);
+            (gradFc1, gradQuery) = ((T[])(object)grads.Mlp.Fc1Weight, (T[])(object)grads.Attention.QueryWeight);
+            managedStep = () =>
+            {
+                foreach (var g in gradArrays) Array.Clear(g);
+                Array.Clear(dxd);
+                EncoderLayer.Forward(saved, xd, reference, batch, tokens, width, heads, intermediate, 1e-6);
+                EncoderLayer.Backward(dxd, grads, dyd, saved, xd, reference, batch, tokens, width, heads, intermediate);
+            };
+            managedNote = $"managed: the reference's Layers/EncoderLayer (kernels: {KernelSettings.Mode}), saved activations allocated once";
+        }
+        void Managed() => managedStep();
         if (torchProblem is not null)
             return Make(name, dtype, Time(Managed, null, s), null, null, null, $"libtorch unavailable: {torchProblem}");
 
@@ -346,10 +382,10 @@ internal static class BenchCommand
         {
             var ms = Time(Managed, Torch, s);
             string agreement = $"dx max rel gap {RelativeGap(ToDoubles(dx), FromTorch(tx.grad!)):E1}; " +
-                $"dW(fc1) {RelativeGap(ToDoubles(layer.Gradients.Fc1Weight), FromTorch(tw[12].grad!)):E1}; " +
-                $"dW(q) {RelativeGap(ToDoubles(layer.Gradients.QueryWeight), FromTorch(tw[2].grad!)):E1}";
+                $"dW(fc1) {RelativeGap(ToDoubles(gradFc1), FromTorch(tw[12].grad!)):E1}; " +
+                $"dW(q) {RelativeGap(ToDoubles(gradQuery), FromTorch(tw[2].grad!)):E1}";
             return Make(name, dtype, ms, null, null, agreement,
-                "managed: FastEncoderLayer (fast kernels, buffers reused); libtorch: functional ops + scaled_dot_product_attention + autograd");
+                managedNote + "; libtorch: functional ops + scaled_dot_product_attention + autograd");
         }
         finally
         {

@@ -1,3 +1,5 @@
+using SigLip.Reference.Numerics.Kernels;
+
 namespace SigLip.Reference.Layers;
 
 // Scaled dot-product attention over several heads, no mask (SigLIP masks nothing):
@@ -19,6 +21,8 @@ public static class Attention
     {
         int width = heads * headDim;
         double scale = 1.0 / Math.Sqrt(headDim);
+        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
+        if (KernelSettings.UseFastPath) { AttentionKernels.Forward(output, probs, query, key, value, batch, queryTokens, keyTokens, heads, headDim, scale); return; }
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < heads; h++)
         for (int i = 0; i < queryTokens; i++)
@@ -72,6 +76,8 @@ public static class Attention
     {
         int width = heads * headDim;
         double scale = 1.0 / Math.Sqrt(headDim);
+        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
+        if (KernelSettings.UseFastPath) { AttentionKernels.Backward(dquery, dkey, dvalue, doutput, query, key, value, probs, batch, queryTokens, keyTokens, heads, headDim, scale); return; }
         var dprobs = new double[keyTokens]; // [Nk] one query row's dp
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < heads; h++)
