@@ -170,6 +170,48 @@ public sealed class HfCheckpointTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(20, doc.RootElement.GetProperty("text_config").GetProperty("projection_size").GetInt32());
     }
 
+    // Every field both towers have gets a different value in each, so a field read from (or written
+    // to) the other tower's section cannot go unnoticed.
+    private const string DistinctTowersJson = """
+        {"architectures":["SiglipModel"],"model_type":"siglip",
+         "text_config":{"model_type":"siglip_text_model","hidden_size":48,"intermediate_size":80,"num_hidden_layers":1,
+           "num_attention_heads":3,"layer_norm_eps":1e-5,"hidden_act":"gelu_pytorch_tanh","vocab_size":100,
+           "max_position_embeddings":7,"projection_size":20,"pad_token_id":0,"bos_token_id":2,"eos_token_id":3},
+         "vision_config":{"model_type":"siglip_vision_model","hidden_size":20,"intermediate_size":36,"num_hidden_layers":3,
+           "num_attention_heads":5,"layer_norm_eps":1e-6,"hidden_act":"gelu_pytorch_tanh","num_channels":1,
+           "image_size":12,"patch_size":3}}
+        """;
+
+    private static void AssertDistinctTowers(SiglipConfig c)
+    {
+        Assert.Equal((48, 80, 1, 3, 1e-5), (c.Text.HiddenSize, c.Text.IntermediateSize, c.Text.NumHiddenLayers, c.Text.NumAttentionHeads, c.Text.LayerNormEps));
+        Assert.Equal((20, 36, 3, 5, 1e-6), (c.Vision.HiddenSize, c.Vision.IntermediateSize, c.Vision.NumHiddenLayers, c.Vision.NumAttentionHeads, c.Vision.LayerNormEps));
+        Assert.Equal((100, 7, 20, 0, 2, 3), (c.Text.VocabSize, c.Text.MaxPositionEmbeddings, c.Text.ProjectionSize, c.Text.PadTokenId, c.Text.BosTokenId, c.Text.EosTokenId));
+        Assert.Equal((1, 12, 3), (c.Vision.NumChannels, c.Vision.ImageSize, c.Vision.PatchSize));
+    }
+
+    [Fact]
+    public void Fields_both_towers_have_are_read_and_written_per_tower()
+    {
+        var path = _temp.File("config.json");
+        File.WriteAllText(path, DistinctTowersJson);
+        var read = HfConfig.Read(path);
+        AssertDistinctTowers(read);
+
+        // Written and read back: same values, each in its own tower's section of the file.
+        var written = _temp.File("written.json");
+        HfConfig.Write(written, read);
+        AssertDistinctTowers(HfConfig.Read(written));
+        using var doc = JsonDocument.Parse(File.ReadAllText(written));
+        var text = doc.RootElement.GetProperty("text_config");
+        var vision = doc.RootElement.GetProperty("vision_config");
+        foreach (var (field, t, v) in new[] { ("hidden_size", 48.0, 20.0), ("intermediate_size", 80, 36), ("num_hidden_layers", 1, 3), ("num_attention_heads", 3, 5), ("layer_norm_eps", 1e-5, 1e-6) })
+        {
+            Assert.True(t == text.GetProperty(field).GetDouble(), $"text_config.{field} written as {text.GetProperty(field).GetRawText()}; expected {t}");
+            Assert.True(v == vision.GetProperty(field).GetDouble(), $"vision_config.{field} written as {vision.GetProperty(field).GetRawText()}; expected {v}");
+        }
+    }
+
     [Fact]
     public void Save_refuses_parameters_that_do_not_match_the_config()
     {

@@ -9,20 +9,25 @@ namespace SigLip.SpecTests.Models;
 /// <summary>Tiny random SigLIP configurations, parameters and batches for gradient checks.</summary>
 public static class TinyModels
 {
-    /// <summary>A random small config: the text width differs from the vision width in general, heads 1..3.</summary>
+    /// <summary>A random small config: the text width differs from the vision width in general, heads 1..3, each tower's LayerNorm eps from <see cref="LayerNormEpsilons"/>.</summary>
     public static Gen<SiglipConfig> Configs =>
         from vHeads in Gen.Choose(1, 3) from vHeadDim in Gen.Choose(1, 3) from vMlp in Gen.Choose(1, 6) from vLayers in Gen.Choose(1, 2)
         from channels in Gen.Choose(1, 3) from patch in Gen.Choose(1, 3) from grid in Gen.Choose(1, 3)
         from tHeads in Gen.Choose(1, 3) from tHeadDim in Gen.Choose(1, 3) from tMlp in Gen.Choose(1, 6) from tLayers in Gen.Choose(1, 2)
         from vocab in Gen.Choose(2, 12) from positions in Gen.Choose(1, 5)
-        select Config(vHeads * vHeadDim, vHeads, vMlp, vLayers, channels, patch, grid, tHeads * tHeadDim, tHeads, tMlp, tLayers, vocab, positions);
+        from vEps in Gen.Elements(LayerNormEpsilons.ToArray()) from tEps in Gen.Elements(LayerNormEpsilons.ToArray())
+        select Config(vHeads * vHeadDim, vHeads, vMlp, vLayers, channels, patch, grid, tHeads * tHeadDim, tHeads, tMlp, tLayers, vocab, positions, vEps, tEps);
+
+    /// <summary>LayerNorm epsilons the generated configs draw from, per tower: HF's SigLIP value, a common other one, and one big enough to matter.</summary>
+    public static IReadOnlyList<double> LayerNormEpsilons { get; } = [1e-6, 1e-5, 0.1];
 
     public static SiglipConfig Config(int vWidth, int vHeads, int vMlp, int vLayers, int channels, int patch, int grid,
-                                      int tWidth, int tHeads, int tMlp, int tLayers, int vocab, int positions) =>
+                                      int tWidth, int tHeads, int tMlp, int tLayers, int vocab, int positions,
+                                      double vLayerNormEps = 1e-6, double tLayerNormEps = 1e-6) =>
         new(new TextConfig(VocabSize: vocab, HiddenSize: tWidth, IntermediateSize: tMlp, NumHiddenLayers: tLayers,
-                           NumAttentionHeads: tHeads, MaxPositionEmbeddings: positions, ProjectionSize: vWidth),
+                           NumAttentionHeads: tHeads, MaxPositionEmbeddings: positions, ProjectionSize: vWidth, LayerNormEps: tLayerNormEps),
             new VisionConfig(HiddenSize: vWidth, IntermediateSize: vMlp, NumHiddenLayers: vLayers, NumAttentionHeads: vHeads,
-                             NumChannels: channels, ImageSize: patch * grid, PatchSize: patch));
+                             NumChannels: channels, ImageSize: patch * grid, PatchSize: patch, LayerNormEps: vLayerNormEps));
 
     /// <summary>
     /// HF-style initial values, then every parameter perturbed (as the HF fixture does) so that no bias

@@ -13,21 +13,20 @@ public sealed class ElfPatcherTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>The package's unpatched library, or null (with a note in the output) when the cache is elsewhere.</summary>
-    private string? PackagedLibrary()
+    /// <summary>The package's unpatched library; skips the test (with the path) when the cache is elsewhere.</summary>
+    private static string PackagedLibrary()
     {
         var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p
             ? p : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var path = Path.Combine(cache, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
-        if (File.Exists(path)) return path;
-        output.WriteLine($"SKIPPED: no TorchSharp 0.107.0 package at {path}");
-        return null;
+        Skip.IfNot(File.Exists(path), $"no TorchSharp 0.107.0 package at {path}");
+        return path;
     }
 
-    [Fact]
+    [SkippableFact]
     public void Patch_makes_the_GLIBCXX_3_4_32_need_and_its_one_symbol_weak_and_changes_nothing_else()
     {
-        if (PackagedLibrary() is not { } original) return;
+        var original = PackagedLibrary();
         var before = ElfWeakVersionPatcher.ReadVersionNeeds(original).Single(n => n.Name == ElfWeakVersionPatcher.GlibcxxVersion);
         Assert.Equal(0, before.Flags & ElfWeakVersionPatcher.VerFlagWeak);
         var symbolBefore = ElfWeakVersionPatcher.ReadDynamicSymbols(original).Single(s => s.Name == ElfWeakVersionPatcher.IosBaseLibraryInit);
@@ -58,10 +57,10 @@ public sealed class ElfPatcherTests(ITestOutputHelper output) : IDisposable
                      ElfWeakVersionPatcher.ReadVersionNeeds(copy).Where(n => n.Name != need.Name).Select(n => (n.File, n.Name, n.Flags)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Patching_a_patched_file_changes_nothing()
     {
-        if (PackagedLibrary() is not { } original) return;
+        var original = PackagedLibrary();
         var copy = Path.Combine(_dir, "libLibTorchSharp.so");
         File.Copy(original, copy);
         ElfWeakVersionPatcher.PatchFile(copy);
@@ -74,13 +73,13 @@ public sealed class ElfPatcherTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(copy));
     }
 
-    [Fact]
+    [SkippableFact]
     public void The_library_in_this_build_output_is_patched_exactly_when_the_host_needs_it()
     {
         var host = ElfWeakVersionPatcher.CheckHost();
         output.WriteLine($"host: {host.Reason}");
         var built = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).SingleOrDefault();
-        if (built is null || host.NeedsPatch is null) { output.WriteLine($"SKIPPED: no libLibTorchSharp.so under {AppContext.BaseDirectory} or no host libstdc++"); return; }
+        Skip.If(built is null || host.NeedsPatch is null, $"no libLibTorchSharp.so under {AppContext.BaseDirectory} or no host libstdc++");
         var need = ElfWeakVersionPatcher.ReadVersionNeeds(built).Single(n => n.Name == ElfWeakVersionPatcher.GlibcxxVersion);
         Assert.Equal(host.NeedsPatch.Value, (need.Flags & ElfWeakVersionPatcher.VerFlagWeak) != 0);
     }
@@ -95,10 +94,10 @@ public sealed class ElfPatcherTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(path, e.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void A_truncated_library_gets_a_clear_error_and_is_left_alone()
     {
-        if (PackagedLibrary() is not { } original) return;
+        var original = PackagedLibrary();
         var path = Path.Combine(_dir, "libLibTorchSharp.so");
         var head = File.ReadAllBytes(original).AsSpan(0, 100_000).ToArray();
         File.WriteAllBytes(path, head);

@@ -9,8 +9,8 @@ namespace SigLip.SpecTests.TorchSharp;
 
 /// <summary>
 /// Every golden case (golden/) on every backend that can start here, through the same
-/// GoldenVerifier and manifest tolerances as `siglip golden verify`. A backend that cannot start
-/// (cuda without a GPU) is reported in the output as SKIPPED and the test returns.
+/// GoldenVerifier and manifest tolerances as `siglip golden verify`, whose verdict alone decides. A
+/// backend that cannot start (cuda without a GPU) makes the test Skipped, with the reason.
 /// </summary>
 public sealed class GoldenOnEveryBackendTests(ITestOutputHelper output)
 {
@@ -24,7 +24,7 @@ public sealed class GoldenOnEveryBackendTests(ITestOutputHelper output)
         { "cuda", "bfloat16" },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Backends))]
     public void Every_golden_case_passes(string backendName, string dtype)
     {
@@ -33,11 +33,7 @@ public sealed class GoldenOnEveryBackendTests(ITestOutputHelper output)
         if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
         var provider = registry.Find(backendName);
         var probe = provider.Probe();
-        if (!probe.CanStart)
-        {
-            output.WriteLine($"SKIPPED: backend '{backendName}' cannot start on this machine: {probe.Reason}");
-            return;
-        }
+        Skip.If(!probe.CanStart, $"backend '{backendName}' cannot start on this machine: {probe.Reason}");
         using var backend = provider.Start(new BackendOptions(DType: dtype.Length == 0 ? null : dtype));
         var report = GoldenVerifier.Verify(backend, RepoPaths.Golden);
         output.WriteLine($"{report.Backend} on {report.Device}, {report.DType}: {report.Cases.Count} cases");

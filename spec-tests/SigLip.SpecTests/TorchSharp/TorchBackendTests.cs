@@ -9,18 +9,16 @@ using Xunit.Abstractions;
 
 namespace SigLip.SpecTests.TorchSharp;
 
-/// <summary>Starts the torch (CPU) backend, or says in the test output why it cannot (then the test returns early).</summary>
+/// <summary>Starts the torch (CPU) backend, or skips the calling test (Xunit.SkippableFact) with the reason it cannot start.</summary>
 internal static class TorchCpu
 {
-    public static IBackend? Start(ITestOutputHelper output, string? dtype = null)
+    public static IBackend Start(ITestOutputHelper output, string? dtype = null)
     {
         var provider = TorchBackends.Providers().Single(p => p.Name == TorchBackends.CpuName);
         var probe = provider.Probe();
-        if (!probe.CanStart)
-        {
-            output.WriteLine($"SKIPPED: backend 'torch' cannot start on this machine: {probe.Reason}");
-            return null;
-        }
+        // Reported by the runner as Skipped (with the reason), never as a pass: callers are [SkippableFact]/[SkippableTheory].
+        Skip.If(!probe.CanStart, $"backend 'torch' cannot start on this machine: {probe.Reason}");
+        output.WriteLine($"backend 'torch' ({dtype ?? "default dtype"}) started");
         return provider.Start(new BackendOptions(DType: dtype));
     }
 
@@ -53,13 +51,12 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         OutputNames.VisionLastHiddenState, OutputNames.VisionPoolerOutput, OutputNames.TextLastHiddenState, OutputNames.TextPoolerOutput,
     ];
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("float64")]
     [InlineData("float32")]
     public void Forward_outputs_and_every_gradient_match_HF(string dtype)
     {
         using var backend = TorchCpu.Start(output, dtype);
-        if (backend is null) return;
         Assert.Equal(dtype, backend.DType);
         var tolerance = dtype == "float64" ? Tolerance.Float64 : TorchCpu.Float32;
         var f = TinyFixture.Instance;
@@ -80,11 +77,10 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
-    [Fact]
+    [SkippableFact]
     public void BFloat16_mixed_precision_stays_within_bf16_accuracy_of_HF()
     {
         using var backend = TorchCpu.Start(output, "bfloat16");
-        if (backend is null) return;
         var f = TinyFixture.Instance;
         using var model = backend.CreateModel(f.Config, f.Parameters);
         var step = model.ForwardBackward(f.Batch, LossOptions.Default, collectOutputs: true);
@@ -111,11 +107,10 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         Assert.True(worst < 3e-2, $"bf16 mixed precision: ||a - e|| / ||e|| = {worst:E3} in {worstName}, above 3e-2 (bf16 roundoff is 3.9e-3)");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Locked_image_tower_has_no_gradients_and_the_rest_are_unchanged()
     {
         using var backend = TorchCpu.Start(output, "float64");
-        if (backend is null) return;
         var f = TinyFixture.Instance;
         using var locked = backend.CreateModel(f.Config, f.Parameters, LockedTowers.Image);
         Assert.Equal(LockedTowers.Image, locked.Locked);
@@ -134,11 +129,10 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         Assert.DoesNotContain(locked.GetOptimizerState().Keys, n => n.Contains("vision_model.", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Embeddings_and_parameters_round_trip()
     {
         using var backend = TorchCpu.Start(output, "float64");
-        if (backend is null) return;
         var f = TinyFixture.Instance;
         using var model = backend.CreateModel(f.Config, f.Parameters);
         var parameters = model.GetParameters();
@@ -148,11 +142,10 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         AssertClose.Tensor(model.EmbedTexts(f.Batch.InputIds), f.Expected[OutputNames.TextEmbeds], Tolerance.Float64, "EmbedTexts");
     }
 
-    [Fact]
+    [SkippableFact]
     public void AdamW_steps_match_the_reference_AdamW_and_state_round_trips()
     {
         using var backend = TorchCpu.Start(output, "float64");
-        if (backend is null) return;
         var f = TinyFixture.Instance;
         // Clipping active (the fixture's gradient norm is well above 0.5), decay on, two steps.
         var settings = new AdamWSettings(Beta1: 0.8, Beta2: 0.95, Epsilon: 1e-6, WeightDecay: 0.1, MaxGradNorm: 0.5);
@@ -186,11 +179,10 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         foreach (var (name, t) in resumed.GetParameters()) Assert.Equal(a[name].Data, t.Data);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Bad_parameters_and_settings_are_named_in_the_error()
     {
         using var backend = TorchCpu.Start(output, "float64");
-        if (backend is null) return;
         var f = TinyFixture.Instance;
         var wrongShape = f.Parameters.DeepClone();
         wrongShape.Set("text_model.head.bias", Tensor.Zeros(3));

@@ -48,11 +48,10 @@ public sealed class TorchVersusReferenceTests(ITestOutputHelper output)
         select new Case(new SiglipConfig(text, vision), batch, length,
             new LossOptions(kind, kind == LossKind.Sigmoid && batch % chunks == 0 ? chunks : 1, epsilon), locked, seed);
 
-    [Fact]
+    [SkippableFact]
     public void Float64_forward_outputs_and_gradients_match_the_reference_model_on_other_sizes()
     {
         using var backend = TorchCpu.Start(output, "float64");
-        if (backend is null) return;
         var tolerance = new Tolerance(1e-10, 1e-8);
         Props.Check(Cases, c =>
         {

@@ -28,7 +28,7 @@ internal static class EvalCommand
         var limit = new Option<int>("--limit") { Description = "With --data: at most this many examples.", DefaultValueFactory = _ => 1000 };
         var perClass = new Option<int>("--images-per-class") { Description = "Built-in data: test images per class.", DefaultValueFactory = _ => 50 };
         var seed = new Option<int>("--seed") { Description = "Seed of the evaluation images (built-in) or of the folder's order.", DefaultValueFactory = _ => 1000 };
-        var spiece = new Option<string?>("--spiece") { Description = "SentencePiece model for the texts. Default: spiece.model beside the checkpoint if there is one, else the built-in word tokenizer." };
+        var spiece = new Option<string?>("--spiece") { Description = "SentencePiece model for the texts. Default: spiece.model beside the checkpoint; else the built-in word tokenizer for a model trained on the built-in data; else the hashing word tokenizer (as `siglip train --data` uses)." };
         var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
         var command = new Command("eval", "Zero-shot classification and image-text retrieval (recall@1/5/10 both ways) of a checkpoint.");
         foreach (var o in new Option[] { checkpoint, backend, dtype, data, limit, perClass, seed, spiece, report }) command.Options.Add(o);
@@ -37,8 +37,8 @@ internal static class EvalCommand
             var watch = Stopwatch.StartNew();
             string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
             var loaded = HfCheckpoint.Load(folder);
-            var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece));
-            using var started = Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype)));
+            var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);
+            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype)));
             using var model = started.CreateModel(loaded.Config, loaded.Parameters);
             AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType)})");
 
@@ -52,7 +52,7 @@ internal static class EvalCommand
             else
             {
                 if (tokenizer is not WordTokenizer)
-                    throw new ArgumentException($"The built-in data uses its own word tokenizer, but checkpoint '{folder}' comes with a SentencePiece model; evaluate it with --data FOLDER.");
+                    throw new ArgumentException($"Checkpoint '{folder}' was not trained on the built-in data (it uses a {tokenizer.GetType().Name}); evaluate it on its own kind of data with --data FOLDER.");
                 result = BuiltInEvaluation.Run(model, new BuiltInEvaluationSettings(ExamplesPerClass: parse.GetValue(perClass), Seed: parse.GetValue(seed)));
             }
             Print(result);
@@ -71,15 +71,6 @@ internal static class EvalCommand
         return command;
     }
 
-    /// <summary>The CLI's backends, with the reference backend added if the registry does not list it yet.</summary>
-    internal static BackendRegistry Registry()
-    {
-        var registry = CliBackends.Registry();
-        if (!registry.Providers.Any(p => string.Equals(p.Name, ReferenceBackendProvider.BackendName, StringComparison.OrdinalIgnoreCase)))
-            registry.Register(new ReferenceBackendProvider());
-        return registry;
-    }
-
     /// <summary>A folder with config.json is a checkpoint; otherwise it is a training run folder and its latest checkpoint is meant.</summary>
     private static string ResolveCheckpoint(string path)
     {
@@ -88,11 +79,38 @@ internal static class EvalCommand
         return TrainingCheckpoint.Resolve(path);
     }
 
-    private static ITextTokenizer ChooseTokenizer(string folder, string? spiece)
+    /// <summary>
+    /// The tokenizer the checkpoint was trained with, the way `siglip train` chose it: an explicit
+    /// --spiece, else spiece.model beside the checkpoint; else the built-in word tokenizer for a
+    /// model trained on the built-in data (its trainer_state.json says so, or, for a bare HF
+    /// folder, its text vocabulary has the built-in size); else the hashing word tokenizer over the
+    /// model's vocabulary (a model trained from scratch on a folder).
+    /// </summary>
+    private static ITextTokenizer ChooseTokenizer(string folder, string? spiece, int vocabSize)
     {
-        if (spiece is not null) return SiglipTokenizer.Load(spiece);
-        string beside = Path.Combine(folder, "spiece.model");
-        return File.Exists(beside) ? SiglipTokenizer.Load(beside) : WordTokenizer.ForShapes();
+        if (spiece is not null || File.Exists(Path.Combine(folder, PretrainedFolder.SpieceFileName)))
+            return TokenizerChoice.Resolve(spiece, folder, vocabSize);
+        var builtIn = WordTokenizer.ForShapes();
+        bool trainedOnBuiltIn = TrainedOnBuiltIn(folder) ?? vocabSize == builtIn.VocabSize;
+        return trainedOnBuiltIn ? builtIn : TokenizerChoice.Resolve(null, null, vocabSize);
+    }
+
+    /// <summary>Whether trainer_state.json names the built-in data; null when there is no readable state.</summary>
+    private static bool? TrainedOnBuiltIn(string folder)
+    {
+        string state = Path.Combine(folder, TrainingCheckpoint.StateFile);
+        if (!File.Exists(state)) return null;
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(state));
+            return json.RootElement.TryGetProperty("data_description", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String
+                ? d.GetString()!.StartsWith("built-in shapes", StringComparison.Ordinal)
+                : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     internal static void Print(EvaluationReport report)

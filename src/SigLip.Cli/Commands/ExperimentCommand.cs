@@ -29,7 +29,7 @@ internal static class ExperimentCommand
         var pairs = new Option<int>("--pairs") { Description = "Image-text pairs every run sees (steps = pairs / batch size); must be a multiple of every batch size.", DefaultValueFactory = _ => new BatchSizeExperimentSettings().PairsPerRun };
         var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default: the built-in recipe's)." };
         var evalPerClass = new Option<int>("--eval-images-per-class") { Description = "Test images per class for each run's zero-shot accuracy.", DefaultValueFactory = _ => 20 };
-        var parallel = new Option<int>("--parallel") { Description = "Runs trained at the same time (results do not depend on it).", DefaultValueFactory = _ => 1 };
+        var parallel = new Option<int>("--parallel") { Description = "Runs trained at the same time (results do not depend on it); default: the number of CPU cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var backend = new Option<string>("--backend") { Description = "Backend to train on: reference, torch, cuda.", DefaultValueFactory = _ => "reference" };
         var output = new Option<string>("--out") { Description = "Folder for batch-size.md, batch-size.csv and batch-size.png.", DefaultValueFactory = _ => Path.Combine("runs", "experiment-batch-size") };
         var command = new Command("batch-size", "Sigmoid vs softmax loss at small batch sizes (same pairs seen, several seeds): table, CSV and PNG.");
@@ -50,7 +50,7 @@ internal static class ExperimentCommand
             int total = settings.Seeds * settings.BatchSizeList.Count * 2;
             AnsiConsole.MarkupLine($"Batch-size experiment: {total} runs (batch sizes {string.Join(", ", settings.BatchSizeList)}; sigmoid and softmax; {settings.Seeds} seed(s)), {settings.PairsPerRun} pairs each, on [bold]{Markup.Escape(parse.GetValue(backend)!)}[/].");
 
-            using var started = EvalCommand.Registry().Start(parse.GetValue(backend)!, new BackendOptions());
+            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions());
             BatchSizeExperimentResult result = null!;
             AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -70,8 +70,8 @@ internal static class ExperimentCommand
             AtomicFile.WriteAllText(Path.Combine(folder, "batch-size.md"), markdown);
             AtomicFile.WriteAllText(Path.Combine(folder, "batch-size.csv"), result.ToCsv());
             SavePlot(Path.Combine(folder, "batch-size.png"), result);
-            AnsiConsole.WriteLine();
-            AnsiConsole.WriteLine(markdown);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine(markdown); // plain: a markdown table must not be wrapped to the terminal width
             AnsiConsole.MarkupLine($"Wrote [bold]{Markup.Escape(Path.Combine(folder, "batch-size.md"))}[/], batch-size.csv and batch-size.png.");
             return Task.FromResult(0);
         });
@@ -108,7 +108,7 @@ internal static class ExperimentCommand
         plot.Title($"Zero-shot accuracy vs batch size ({result.Settings.PairsPerRun} pairs per run, {result.Settings.Seeds} seed(s), mean ± std)");
         plot.XLabel("batch size");
         plot.YLabel("zero-shot accuracy on fresh test images (%)");
-        plot.ShowLegend();
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         var bytes = plot.GetImageBytes(900, 550, ScottPlot.ImageFormat.Png);
         AtomicFile.Write(path, stream => stream.Write(bytes));
     }

@@ -29,7 +29,6 @@ internal static class SimilarityCommand
             var pretrained = PretrainedFolder.Load(parse.GetValue(checkpoint)!);
             foreach (var w in pretrained.Warnings) Console.Error.WriteLine($"note: {w}");
             var registry = CliBackends.Registry();
-            if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
             using var started = registry.Start(parse.GetValue(backend)!);
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
             var imageEmbeds = Embeddings.EmbedImages(model, new ImageLoader(pretrained.Config.Vision.ImageSize), imagePaths);

@@ -89,7 +89,6 @@ internal static class TrainCommand
         }
 
         var registry = CliBackends.Registry();
-        if (!registry.Providers.Any(p => p.Name == ReferenceBackendProvider.BackendName)) registry.Register(new ReferenceBackendProvider());
         using var backend = registry.Start(o.Backend, new BackendOptions(o.DType, o.LibTorch, o.Seed ?? 0));
         AnsiConsole.MarkupLine($"Backend [bold]{Markup.Escape(backend.Name)}[/] on {Markup.Escape(backend.Device)}, {Markup.Escape(backend.DType)}.");
         GoldenGate(backend, o);

@@ -23,12 +23,11 @@ public sealed class BackendRegistry
         _providers.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"Unknown backend '{name}'. Known backends: {string.Join(", ", _providers.Select(p => p.Name))}.");
 
-    /// <summary>Finds and starts a backend, or throws <see cref="BackendUnavailableException"/> with the reason.</summary>
-    public IBackend Start(string name, BackendOptions? options = null)
-    {
-        var provider = Find(name);
-        var probe = provider.Probe();
-        if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{provider.Name}' cannot start on this machine: {probe.Reason}");
-        return provider.Start(options ?? new BackendOptions());
-    }
+    /// <summary>
+    /// Finds and starts a backend, or throws <see cref="BackendUnavailableException"/> with the reason.
+    /// No separate probe first: only <see cref="IBackendProvider.Start"/> sees the options (e.g. a
+    /// --libtorch folder), and a provider's Start throws with its own reason when it cannot start.
+    /// </summary>
+    public IBackend Start(string name, BackendOptions? options = null) =>
+        Find(name).Start(options ?? new BackendOptions());
 }

@@ -145,6 +145,7 @@ public interface IBackendProvider
     string Description { get; }
     /// <summary>Cheap check: can it start here? If not, the reason says what was tried and what to set.</summary>
     BackendAvailability Probe();
+    /// <summary>Starts the backend; throws <see cref="BackendUnavailableException"/> saying what was tried and what to set when it cannot.</summary>
     IBackend Start(BackendOptions options);
 }
 

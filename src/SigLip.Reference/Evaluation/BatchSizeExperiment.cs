@@ -23,7 +23,7 @@ namespace SigLip.Reference.Evaluation;
 public sealed record BatchSizeExperimentSettings(
     IReadOnlyList<int>? BatchSizes = null,
     int Seeds = 3,
-    int PairsPerRun = 3072,
+    int PairsPerRun = 4096,
     SiglipConfig? Config = null,
     TrainingSettings? BaseSettings = null,
     double WarmupFraction = 0.1,

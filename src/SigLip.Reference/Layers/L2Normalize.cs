@@ -5,7 +5,8 @@ namespace SigLip.Reference.Layers;
 // Row-wise L2 normalisation of embeddings.
 // Dimension legend: R = rows (batch), W = width (embedding size).
 //
-// Forward:  norms[r]  = ||x_r|| + epsilon          (the divisor; epsilon 0 = HF, big_vision 1e-8)
+// Forward:  norms[r]  = ||x_r|| + epsilon          (the divisor; epsilon 0 = HF, big_vision 1e-8;
+//                                                   ||x_r|| by power-of-two scaling, see RowNorm)
 //           y[r, k]   = x[r, k] / norms[r]
 // Backward (derivation in docs/sigmoid-loss.md, section 1):
 //           dx[r, m] += (dy[r, m] - y[r, m] * <dy_r, y_r> / ||y_r||) / norms[r]
@@ -41,9 +42,10 @@ public static class L2Normalize
         for (int r = 0; r < rows; r++)
         {
             int row = r * width;
-            T sumSquares = T.Zero;
-            for (int k = 0; k < width; k++) sumSquares += input[row + k] * input[row + k];
-            T divisor = T.Sqrt(sumSquares) + epsilon;
+            T norm = RowNorm(input, row, width);
+            if (!T.IsFinite(norm))
+                throw new ArgumentException($"L2Normalize: row {r} of the input has a norm beyond {typeof(T).Name}'s range ({Show(norm)}); rescale the rows so that their norms stay finite.");
+            T divisor = norm + epsilon;
             norms[r] = divisor;
             for (int k = 0; k < width; k++) output[row + k] = input[row + k] / divisor;
         }
@@ -74,6 +76,32 @@ public static class L2Normalize
                 dinput[row + k] += (doutput[row + k] - output[row + k] * radial) / divisor;
         }
     }
+
+    /// <summary>
+    /// ||values[start .. start + width)||, scaled by a power of two near the largest magnitude (as
+    /// hypot and BLAS nrm2 scale) so that the squares neither underflow (float 1e-23) nor overflow
+    /// (float 1e20). Power-of-two scaling is exact, so wherever the plain sum of squares neither
+    /// under- nor overflows, the result is bit for bit the plain sqrt(sum x^2). Infinity only when
+    /// the norm itself exceeds the type's range; 0 only for an all-zero row.
+    /// </summary>
+    public static T RowNorm<T>(T[] values, int start, int width) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        T maxAbs = T.Zero;
+        for (int k = 0; k < width; k++) maxAbs = T.Max(maxAbs, T.Abs(values[start + k]));
+        if (maxAbs == T.Zero || !T.IsFinite(maxAbs)) return maxAbs; // zero row, or Inf/NaN passes through
+        int exponent = T.ILogB(maxAbs);
+        T sumSquares = T.Zero;
+        for (int k = 0; k < width; k++)
+        {
+            T scaled = T.ScaleB(values[start + k], -exponent); // |scaled| < 2
+            sumSquares += scaled * scaled;
+        }
+        return T.ScaleB(T.Sqrt(sumSquares), exponent);
+    }
+
+    private static string Show<T>(T value) where T : unmanaged, IFloatingPointIeee754<T> =>
+        value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
     private static void CheckSizes(int outputLength, int normsLength, int inputLength, int rows, int width)
     {

@@ -46,11 +46,8 @@ internal static class LossInputValidation
 
         if (!T.IsFinite(normEpsilon) || normEpsilon < T.Zero)
             throw new ArgumentException($"NormEpsilon = {Show(normEpsilon)} must be finite and >= 0 (0 matches HF, big_vision uses 1e-8).");
-        if (normEpsilon == T.Zero)
-        {
-            CheckNoZeroRow(imageEmbeds, n, d, ImageName);
-            CheckNoZeroRow(textEmbeds, n, d, TextName);
-        }
+        CheckRowNorms(imageEmbeds, n, d, ImageName, normEpsilon == T.Zero);
+        CheckRowNorms(textEmbeds, n, d, TextName, normEpsilon == T.Zero);
 
         if (!T.IsFinite(logitScale))
             throw new ArgumentException($"logit_scale t' = {Show(logitScale)} is not finite; it must be a finite number (t = exp(t'), the paper starts at t' = ln 10).");
@@ -93,13 +90,18 @@ internal static class LossInputValidation
         }
     }
 
-    private static void CheckNoZeroRow<T>(T[] values, int n, int d, string name) where T : unmanaged, IFloatingPointIeee754<T>
+    // Each row's norm (scaled, so tiny and huge rows are fine) must be finite, and positive unless
+    // NormEpsilon > 0 keeps the divisor away from zero.
+    private static void CheckRowNorms<T>(T[] values, int n, int d, string name, bool mustBePositive) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < n; r++)
         {
-            bool zero = true;
-            for (int k = 0; k < d && zero; k++) zero = values[r * d + k] == T.Zero;
-            if (zero)
+            T norm = Layers.L2Normalize.RowNorm(values, r * d, d);
+            if (!T.IsFinite(norm))
+                throw new ArgumentException(
+                    $"{name} row {r} has an L2 norm of {Show(norm)} ({name} is [{n}, {d}]): beyond {typeof(T).Name}'s range (max {Show(MaxValue<T>())}). " +
+                    "Rescale the embeddings (the loss depends only on their directions) or use float64.");
+            if (mustBePositive && norm == T.Zero)
                 throw new ArgumentException(
                     $"{name} row {r} is all zeros ({name} is [{n}, {d}]): with NormEpsilon 0 (HF) it cannot be L2-normalised. " +
                     "Give a non-zero embedding or set NormEpsilon > 0 (big_vision uses 1e-8).");

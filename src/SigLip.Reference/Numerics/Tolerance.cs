@@ -30,7 +30,7 @@ public sealed record Comparison(
 
     /// <summary>
     /// Compares element by element. The worst element is the one that most exceeds its allowance
-    /// (|a-e| - (atol + rtol|e|)); a NaN anywhere fails. Shapes must agree.
+    /// (|a-e| - (atol + rtol|e|)); a NaN or infinity on either side fails. Shapes must agree.
     /// </summary>
     public static Comparison Of(string name, Tensor actual, Tensor expected, Tolerance tolerance)
     {
@@ -46,8 +46,11 @@ public sealed record Comparison(
         {
             double err = Math.Abs(a[i] - e[i]);
             double allowance = tolerance.Atol + tolerance.Rtol * Math.Abs(e[i]);
-            double excess = double.IsNaN(err) ? double.PositiveInfinity : err - allowance;
-            if (!(err <= allowance)) passed = false;
+            // A NaN or infinity on either side fails: with an infinite expected value the allowance
+            // atol + rtol |e| would be infinite too and accept anything.
+            bool nonFinite = !double.IsFinite(a[i]) || !double.IsFinite(e[i]);
+            double excess = nonFinite || double.IsNaN(err) ? double.PositiveInfinity : err - allowance;
+            if (nonFinite || !(err <= allowance)) passed = false;
             if (double.IsNaN(err) || err > maxAbs) maxAbs = double.IsNaN(err) ? double.NaN : Math.Max(maxAbs, err);
             double rel = e[i] == 0 ? (err == 0 ? 0 : double.PositiveInfinity) : err / Math.Abs(e[i]);
             if (!double.IsNaN(maxAbs) && rel > maxRel) maxRel = rel;
