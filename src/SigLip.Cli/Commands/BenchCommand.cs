@@ -58,6 +58,7 @@ internal static class BenchCommand
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     public sealed record Machine(
@@ -443,7 +444,10 @@ internal static class BenchCommand
         string cpu = "unknown";
         try
         {
-            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+            var info = File.ReadLines("/proc/cpuinfo").TakeWhile(l => l.Length > 0).ToList();
+            string? Field(string key) => info.FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal) && l[key.Length..].TrimStart().StartsWith(':'))?.Split(':', 2)[1].Trim();
+            cpu = Field("model name") ?? cpu;
+            if (Field("cpu family") is { } family && Field("model") is { } model) cpu += $" (family {family}, model {model})";
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }

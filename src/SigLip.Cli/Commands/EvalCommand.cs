@@ -38,7 +38,7 @@ internal static class EvalCommand
             string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
             var loaded = HfCheckpoint.Load(folder);
             var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);
-            using var started = Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype)));
+            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype)));
             using var model = started.CreateModel(loaded.Config, loaded.Parameters);
             AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType)})");
 
@@ -69,15 +69,6 @@ internal static class EvalCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>The CLI's backends, with the reference backend added if the registry does not list it yet.</summary>
-    internal static BackendRegistry Registry()
-    {
-        var registry = CliBackends.Registry();
-        if (!registry.Providers.Any(p => string.Equals(p.Name, ReferenceBackendProvider.BackendName, StringComparison.OrdinalIgnoreCase)))
-            registry.Register(new ReferenceBackendProvider());
-        return registry;
     }
 
     /// <summary>A folder with config.json is a checkpoint; otherwise it is a training run folder and its latest checkpoint is meant.</summary>

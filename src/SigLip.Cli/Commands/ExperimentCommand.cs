@@ -50,7 +50,7 @@ internal static class ExperimentCommand
             int total = settings.Seeds * settings.BatchSizeList.Count * 2;
             AnsiConsole.MarkupLine($"Batch-size experiment: {total} runs (batch sizes {string.Join(", ", settings.BatchSizeList)}; sigmoid and softmax; {settings.Seeds} seed(s)), {settings.PairsPerRun} pairs each, on [bold]{Markup.Escape(parse.GetValue(backend)!)}[/].");
 
-            using var started = EvalCommand.Registry().Start(parse.GetValue(backend)!, new BackendOptions());
+            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions());
             BatchSizeExperimentResult result = null!;
             AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
