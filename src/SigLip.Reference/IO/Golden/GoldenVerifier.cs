@@ -124,8 +124,9 @@ public sealed record GoldenReport(
 /// <summary>
 /// Runs golden cases on a backend and compares every expected tensor. Works on any folder of cases
 /// in the golden layout (<see cref="GoldenFormat"/>), with or without a manifest.json: with one,
-/// its tolerances apply and every file's sha256 is checked first; without one, the default
-/// tolerances apply (and the report says so). A folder that is itself a case is run as one case.
+/// its tolerances apply (but never looser than the built-in <see cref="GoldenTolerance.Defaults"/>
+/// for the dtype: a looser one is replaced by the built-in one, with a note) and every file's
+/// sha256 is checked first; without one, the default tolerances apply (and the report says so). A folder that is itself a case is run as one case.
 /// </summary>
 public static class GoldenVerifier
 {
@@ -147,6 +148,14 @@ public static class GoldenVerifier
         {
             tolerance = GoldenTolerance.Defaults.TryGetValue(backend.DType, out var d) ? d : GoldenTolerance.Defaults["float32"];
             notes.Add($"no tolerance for dtype '{backend.DType}' in the manifest; using atol {tolerance.Atol:G3}, rtol {tolerance.Rtol:G3}");
+        }
+        else if (GoldenTolerance.Defaults.TryGetValue(backend.DType, out var builtIn) && tolerance.IsLooserThan(builtIn))
+        {
+            // A manifest may tighten the built-in bounds, never loosen them: a folder of cases cannot
+            // vouch for its own leniency. Verification goes on with the built-in bound, and says so.
+            notes.Add($"the manifest's {backend.DType} tolerance ({Describe(tolerance)}) is looser than the built-in one ({Describe(builtIn)}); " +
+                      "using the built-in one. Regenerate the manifest with 'siglip golden generate' or tighten it.");
+            tolerance = builtIn;
         }
 
         // Case folders: the folder itself, or every folder below it holding an expected.safetensors.
@@ -170,6 +179,9 @@ public static class GoldenVerifier
         }
         return new GoldenReport(backend.Name, backend.Device, backend.DType, casesDir, manifest is not null, tolerances, notes, results);
     }
+
+    private static string Describe(GoldenTolerance t) =>
+        $"atol {t.Atol:G3}{(t.AtolRelativeToMaxAbs ? " of the tensor's largest |e|" : "")}, rtol {t.Rtol:G3}";
 
     private static GoldenCaseResult RunCase(IBackend backend, string name, string dir, GoldenManifestCase? listed, GoldenTolerance tolerance)
     {
