@@ -82,7 +82,9 @@ internal static class BenchCommand
         [property: JsonPropertyName("target")] string? Target,
         [property: JsonPropertyName("met")] bool? Met,
         [property: JsonPropertyName("agreement")] string? Agreement,
-        [property: JsonPropertyName("note")] string? Note);
+        [property: JsonPropertyName("note")] string? Note,
+        [property: JsonPropertyName("managed_mean_ms")] double? ManagedMeanMs = null,
+        [property: JsonPropertyName("libtorch_mean_ms")] double? LibTorchMeanMs = null);
 
     public sealed record Report(
         [property: JsonPropertyName("machine")] Machine Machine,
@@ -136,6 +138,7 @@ internal static class BenchCommand
     private static string Format(Item i) =>
         $"{i.Name,-58} {i.DType,-8} managed {i.ManagedMs,9:F1} ms  libtorch {(i.LibTorchMs is { } l ? $"{l,9:F1} ms" : "      n/a   ")}  ratio {(i.Ratio is { } r ? $"{r,5:F2}" : " n/a ")}" +
         (i.ManagedGflops is { } mg ? $"  ({mg:F0} vs {i.LibTorchGflops:F0} GFLOP/s)" : "") +
+        (i.ManagedMeanMs is { } mm ? $"  [means {mm:F1} / {(i.LibTorchMeanMs is { } lm ? lm.ToString("F1") : "n/a")} ms]" : "") +
         (i.Target is null ? "" : $"  target {i.Target}: {(i.Met == true ? "met" : "MISSED")}") +
         (i.Agreement is null ? "" : $"\n{"",-58} agreement: {i.Agreement}") +
         (i.Note is null ? "" : $"\n{"",-58} note: {i.Note}");
@@ -143,7 +146,7 @@ internal static class BenchCommand
     // ------------------------------------------------------------------ timing
 
     /// <summary>Median milliseconds of each side, repetitions alternating between the two.</summary>
-    private static (double Managed, double? Torch) Time(Action managed, Action? libtorch, Settings s)
+    private static Timing Time(Action managed, Action? libtorch, Settings s)
     {
         for (int w = 0; w < s.Warmup; w++)
         {
@@ -162,8 +165,11 @@ internal static class BenchCommand
             libtorch();
             t.Add(sw.Elapsed.TotalMilliseconds);
         }
-        return (Median(m), libtorch is null ? null : Median(t));
+        return new Timing(Median(m), libtorch is null ? null : Median(t), m.Average(), libtorch is null ? null : t.Average());
     }
+
+    /// <summary>Medians (the reported figures) and means (which include GC pauses and other outliers).</summary>
+    private sealed record Timing(double Managed, double? Torch, double ManagedMean, double? TorchMean);
 
     private static double Median(List<double> values)
     {
@@ -172,14 +178,15 @@ internal static class BenchCommand
         return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
     }
 
-    private static Item Make(string name, string dtype, (double Managed, double? Torch) ms, string? target, Func<double, bool>? meets,
+    private static Item Make(string name, string dtype, Timing ms, string? target, Func<double, bool>? meets,
         string? agreement, string? note, double? flops = null)
     {
         double? ratio = ms.Torch is { } t ? ms.Managed / t : null;
         return new Item(name, dtype, Round(ms.Managed), ms.Torch is { } tt ? Round(tt) : null, ratio is { } r ? Math.Round(r, 3) : null,
             flops is { } f ? Math.Round(f / ms.Managed / 1e6, 1) : null,
             flops is { } f2 && ms.Torch is { } t2 ? Math.Round(f2 / t2 / 1e6, 1) : null,
-            target, ratio is { } r2 && meets is not null ? meets(r2) : null, agreement, note);
+            target, ratio is { } r2 && meets is not null ? meets(r2) : null, agreement, note,
+            Round(ms.ManagedMean), ms.TorchMean is { } tm ? Round(tm) : null);
     }
 
     private static double Round(double ms) => Math.Round(ms, ms < 10 ? 3 : 1);
