@@ -49,4 +49,17 @@ public sealed class SiglipVariantsTests
         Assert.Equal(b224 + (576 - 196) * 768L, SiglipVariants.Base16_384.ParameterCount);
         Assert.Equal(b224 + (1024 - 196) * 768L, SiglipVariants.Base16_512.ParameterCount);
     }
+
+    [Fact]
+    public void So400m_224_has_16_text_positions_and_384_has_64()
+    {
+        // google/siglip-so400m-patch14-224 was trained with 16 text tokens (open_clip's
+        // ViT-SO400M-14-SigLIP: context_length 16); the -384 checkpoint uses HF's default 64.
+        Assert.Equal(16, SiglipVariants.So400m14_224.Config.Text.MaxPositionEmbeddings);
+        Assert.Equal(64, SiglipVariants.So400m14_384.Config.Text.MaxPositionEmbeddings);
+        // Only the image size and the text position table differ between the two.
+        long perPatch = 1152, perPosition = 1152;
+        Assert.Equal(SiglipVariants.So400m14_224.ParameterCount + (729 - 256) * perPatch + (64 - 16) * perPosition,
+                     SiglipVariants.So400m14_384.ParameterCount);
+    }
 }

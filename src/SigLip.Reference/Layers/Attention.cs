@@ -19,6 +19,7 @@ public static class Attention
     /// <param name="value">[B, Nk, H].</param>
     public static void Forward(double[] output, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
     {
+        CheckSizes("Attention.Forward", output, probs, query, key, value, batch, queryTokens, keyTokens, heads, headDim);
         int width = heads * headDim;
         double scale = 1.0 / Math.Sqrt(headDim);
         // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
@@ -74,6 +75,7 @@ public static class Attention
     /// <param name="probs">[B, NH, Nq, Nk] from forward.</param>
     public static void Backward(double[]? dquery, double[]? dkey, double[]? dvalue, double[] doutput, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
     {
+        CheckSizes("Attention.Backward", doutput, probs, query, key, value, batch, queryTokens, keyTokens, heads, headDim);
         int width = heads * headDim;
         double scale = 1.0 / Math.Sqrt(headDim);
         // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
@@ -109,5 +111,38 @@ public static class Attention
                     for (int d = 0; d < headDim; d++) dkey[k + d] += dscore * query[q + d];
             }
         }
+    }
+
+    /// <summary>
+    /// H / NH for a layer of width H split into NH heads; throws, naming the layer, unless NH >= 1 and
+    /// NH divides H (HF's attention asserts the same: embed_dim must be divisible by num_heads).
+    /// </summary>
+    internal static int HeadDim(string layer, int width, int heads)
+    {
+        if (heads < 1)
+            throw new ArgumentException($"{layer}: heads = {heads}; the number of attention heads must be at least 1.");
+        if (width < 1)
+            throw new ArgumentException($"{layer}: width = {width}; the width must be at least 1.");
+        if (width % heads != 0)
+            throw new ArgumentException(
+                $"{layer}: width {width} is not divisible by heads {heads}; each head takes width / heads channels, so heads must divide the width " +
+                $"(divisors of {width}: {string.Join(", ", Enumerable.Range(1, width).Where(d => width % d == 0))}).");
+        return width / heads;
+    }
+
+    private static void CheckSizes(string layer, double[] output, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
+    {
+        if (batch < 0 || queryTokens < 0 || keyTokens < 0 || heads < 1 || headDim < 1)
+            throw new ArgumentException($"{layer}: batch {batch}, query tokens {queryTokens}, key tokens {keyTokens}, heads {heads}, head width {headDim}; heads and head width must be at least 1, the others not negative.");
+        long width = (long)heads * headDim;
+        void Expect(string name, double[] a, long size)
+        {
+            if (a.Length != size) throw new ArgumentException($"{layer}: {name} has {a.Length} elements, expected {size} for B = {batch}, Nq = {queryTokens}, Nk = {keyTokens}, NH = {heads}, head width {headDim}.");
+        }
+        Expect("query/output [B, Nq, H]", query, batch * queryTokens * width);
+        Expect("output/doutput [B, Nq, H]", output, batch * queryTokens * width);
+        Expect("key [B, Nk, H]", key, batch * keyTokens * width);
+        Expect("value [B, Nk, H]", value, batch * keyTokens * width);
+        Expect("probs [B, NH, Nq, Nk]", probs, (long)batch * heads * queryTokens * keyTokens);
     }
 }

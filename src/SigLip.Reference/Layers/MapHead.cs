@@ -53,6 +53,7 @@ public static class MapHead
     /// <param name="input">[B, N, H], the post-LayerNorm tokens.</param>
     public static void Forward(double[] output, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon)
     {
+        int headDim = Attention.HeadDim("MapHead.Forward", width, heads);
         var (wq, wk, wv) = SplitRows(weights.InProjWeight, width * width);
         var (bq, bk, bv) = SplitRows(weights.InProjBias, width);
         var probeQuery = new double[width]; // [1, H]
@@ -60,7 +61,7 @@ public static class MapHead
         for (int b = 0; b < batch; b++) Array.Copy(probeQuery, 0, saved.Query, b * width, width);
         Linear.Forward(saved.Key, input, wk, bk, batch * tokens, width, width);
         Linear.Forward(saved.Value, input, wv, bv, batch * tokens, width, width);
-        Attention.Forward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, width / heads);
+        Attention.Forward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
         Linear.Forward(saved.Attended, saved.Context, weights.OutWeight, weights.OutBias, batch, width, width);
         LayerNorm.Forward(saved.NormOut, saved.NormMean, saved.NormRstd, saved.Attended, weights.Norm.Weight, weights.Norm.Bias, batch, width, epsilon);
         Mlp.Forward(saved.MlpOut, saved.Mlp, saved.NormOut, weights.Mlp, batch, width, intermediate);
@@ -77,6 +78,7 @@ public static class MapHead
     /// <param name="input">[B, N, H], the forward input.</param>
     public static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate)
     {
+        int headDim = Attention.HeadDim("MapHead.Backward", width, heads);
         var dnorm = new double[batch * width];                  // [B, H]
         var dattended = (double[])doutput.Clone();              // [B, H] residual path
         Mlp.Backward(dnorm, grads.Mlp, doutput, saved.Mlp, saved.NormOut, weights.Mlp, batch, width, intermediate);
@@ -87,7 +89,7 @@ public static class MapHead
         var dquery = new double[batch * width];                 // [B, 1, H]
         var dkey = new double[batch * tokens * width];          // [B, N, H]
         var dvalue = new double[batch * tokens * width];        // [B, N, H]
-        Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, width / heads);
+        Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
 
         var (wq, wk, wv) = SplitRows(weights.InProjWeight, width * width);
         var dwq = new double[width * width]; var dwk = new double[width * width]; var dwv = new double[width * width]; // [H, H] each

@@ -37,11 +37,12 @@ public static class SelfAttention
     /// <param name="input">[B, N, H].</param>
     public static void Forward(double[] output, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads)
     {
+        int headDim = Attention.HeadDim("SelfAttention.Forward", width, heads);
         int rows = batch * tokens;
         Linear.Forward(saved.Query, input, weights.QueryWeight, weights.QueryBias, rows, width, width);
         Linear.Forward(saved.Key, input, weights.KeyWeight, weights.KeyBias, rows, width, width);
         Linear.Forward(saved.Value, input, weights.ValueWeight, weights.ValueBias, rows, width, width);
-        Attention.Forward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, width / heads);
+        Attention.Forward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
         Linear.Forward(output, saved.Context, weights.OutWeight, weights.OutBias, rows, width, width);
     }
 
@@ -53,13 +54,14 @@ public static class SelfAttention
     /// <param name="doutput">[B, N, H].</param>
     public static void Backward(double[]? dinput, AttentionWeights grads, double[] doutput, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads)
     {
+        int headDim = Attention.HeadDim("SelfAttention.Backward", width, heads);
         int rows = batch * tokens;
         var dcontext = new double[rows * width]; // [B, N, H]
         var dquery = new double[rows * width];   // [B, N, H]
         var dkey = new double[rows * width];     // [B, N, H]
         var dvalue = new double[rows * width];   // [B, N, H]
         Linear.Backward(dcontext, grads.OutWeight, grads.OutBias, doutput, saved.Context, weights.OutWeight, rows, width, width);
-        Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, width / heads);
+        Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
         Linear.Backward(dinput, grads.QueryWeight, grads.QueryBias, dquery, input, weights.QueryWeight, rows, width, width);
         Linear.Backward(dinput, grads.KeyWeight, grads.KeyBias, dkey, input, weights.KeyWeight, rows, width, width);
         Linear.Backward(dinput, grads.ValueWeight, grads.ValueBias, dvalue, input, weights.ValueWeight, rows, width, width);

@@ -15,13 +15,14 @@ public sealed record SiglipVariant(string Name, string HfRepository, SiglipConfi
 /// - base-patch16-{224,256,384,512}: widths 768, MLP 3072, 12 layers, 12 heads; only image_size differs.
 /// - large-patch16-{256,384}: both towers width 1024, MLP 4096, 24 layers, 16 heads.
 /// - so400m-patch14-{224,384}: both towers width 1152, MLP 4304, 27 layers, 16 heads, patch 14.
-///   (The -384 config was read; the -224 one was not available to check and is assumed to differ
-///   only in image_size.)
+///   The -224 checkpoint was trained with 16 text positions (its text_config sets
+///   max_position_embeddings 16; open_clip's ViT-SO400M-14-SigLIP has context_length 16), the -384
+///   one with HF's default 64.
 /// </summary>
 public static class SiglipVariants
 {
-    private static SiglipConfig Make(int width, int mlp, int layers, int heads, int imageSize, int patchSize) => new(
-        new TextConfig(HiddenSize: width, IntermediateSize: mlp, NumHiddenLayers: layers, NumAttentionHeads: heads),
+    private static SiglipConfig Make(int width, int mlp, int layers, int heads, int imageSize, int patchSize, int textPositions = 64) => new(
+        new TextConfig(HiddenSize: width, IntermediateSize: mlp, NumHiddenLayers: layers, NumAttentionHeads: heads, MaxPositionEmbeddings: textPositions),
         new VisionConfig(HiddenSize: width, IntermediateSize: mlp, NumHiddenLayers: layers, NumAttentionHeads: heads, ImageSize: imageSize, PatchSize: patchSize));
 
     public static SiglipVariant Base16_224 { get; } = new("B/16-224", "google/siglip-base-patch16-224", Make(768, 3072, 12, 12, 224, 16));
@@ -30,7 +31,7 @@ public static class SiglipVariants
     public static SiglipVariant Base16_512 { get; } = new("B/16-512", "google/siglip-base-patch16-512", Make(768, 3072, 12, 12, 512, 16));
     public static SiglipVariant Large16_256 { get; } = new("L/16-256", "google/siglip-large-patch16-256", Make(1024, 4096, 24, 16, 256, 16));
     public static SiglipVariant Large16_384 { get; } = new("L/16-384", "google/siglip-large-patch16-384", Make(1024, 4096, 24, 16, 384, 16));
-    public static SiglipVariant So400m14_224 { get; } = new("So400m/14-224", "google/siglip-so400m-patch14-224", Make(1152, 4304, 27, 16, 224, 14));
+    public static SiglipVariant So400m14_224 { get; } = new("So400m/14-224", "google/siglip-so400m-patch14-224", Make(1152, 4304, 27, 16, 224, 14, textPositions: 16));
     public static SiglipVariant So400m14_384 { get; } = new("So400m/14-384", "google/siglip-so400m-patch14-384", Make(1152, 4304, 27, 16, 384, 14));
 
     public static IReadOnlyList<SiglipVariant> All { get; } =
