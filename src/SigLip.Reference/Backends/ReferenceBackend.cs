@@ -35,6 +35,7 @@ public sealed class ReferenceSiglipModel : ISiglipModel
     private readonly SiglipModel _model;
     private readonly AdamW _optimizer;
     private NamedTensors? _gradients;
+    private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
 
     public ReferenceSiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None)
     {
@@ -63,9 +64,16 @@ public sealed class ReferenceSiglipModel : ISiglipModel
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
         _gradients = null;
-        var pass = _model.Forward(batch, loss, Locked);
-        _gradients = _model.Backward(pass);
-        return new StepResult(pass.Loss, collectOutputs ? pass.Outputs : new Dictionary<string, Tensor>());
+        if (collectOutputs)
+        {
+            var pass = _model.Forward(batch, loss, Locked);
+            _gradients = _model.Backward(pass);
+            return new StepResult(pass.Loss, pass.Outputs);
+        }
+        // Training: the model reuses its activation and gradient buffers (Gradients() hands out copies).
+        var step = _model.ForwardReusing(batch, loss, Locked);
+        _gradients = _model.BackwardReusing(step);
+        return new StepResult(step.Loss, NoOutputs);
     }
 
     public NamedTensors Gradients() =>

@@ -63,6 +63,42 @@ public sealed class EncoderLayerSaved
     public double[] Output { get; }              // [R, H] y = r + MlpOut
 }
 
+/// <summary>
+/// An encoder layer's backward scratch (not saved state: overwritten by every backward), so a
+/// training loop can reuse one set while (batch, tokens) are unchanged instead of allocating per step.
+/// </summary>
+public sealed class EncoderLayerScratch
+{
+    public EncoderLayerScratch(int rows, int width, int intermediate)
+    {
+        Rows = rows; Width = width; Intermediate = intermediate;
+        DNorm2 = new double[rows * width];
+        DResidual = new double[rows * width];
+        DNorm1 = new double[rows * width];
+        DContext = new double[rows * width];
+        DQuery = new double[rows * width];
+        DKey = new double[rows * width];
+        DValue = new double[rows * width];
+        DActivated = new double[rows * intermediate];
+        DHidden = new double[rows * intermediate];
+    }
+
+    public int Rows { get; }
+    public int Width { get; }
+    public int Intermediate { get; }
+    public double[] DNorm2 { get; }              // [R, H] d LayerNorm2(r)
+    public double[] DResidual { get; }           // [R, H] d r
+    public double[] DNorm1 { get; }              // [R, H] d LayerNorm1(x)
+    public double[] DContext { get; }            // [R, H] attention, before out_proj
+    public double[] DQuery { get; }              // [R, H]
+    public double[] DKey { get; }                // [R, H]
+    public double[] DValue { get; }              // [R, H]
+    public double[] DActivated { get; }          // [R, I] MLP, after GELU
+    public double[] DHidden { get; }             // [R, I] MLP, before GELU
+
+    internal bool Fits(int rows, int width, int intermediate) => Rows == rows && Width == width && Intermediate == intermediate;
+}
+
 /// <summary>HF SiglipEncoderLayer (pre-LN): x + attn(LN1 x), then + MLP(LN2 .).</summary>
 public static class EncoderLayer
 {
@@ -85,16 +121,27 @@ public static class EncoderLayer
     /// <param name="grads">gradient accumulators (+=).</param>
     /// <param name="doutput">[B, N, H].</param>
     /// <param name="input">[B, N, H], the forward input.</param>
-    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate)
+    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate) =>
+        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads, intermediate, new EncoderLayerScratch(batch * tokens, width, intermediate));
+
+    /// <summary>As above, with the intermediate gradients in <paramref name="scratch"/> (cleared here, so it may be reused).</summary>
+    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, EncoderLayerScratch scratch)
     {
+        ArgumentNullException.ThrowIfNull(scratch);
         int rows = batch * tokens;
-        var dnorm2 = new double[rows * width];    // [R, H]
-        var dresidual = (double[])doutput.Clone(); // [R, H] the skip path carries dy straight through
-        Mlp.Backward(dnorm2, grads.Mlp, doutput, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate);
+        if (!scratch.Fits(rows, width, intermediate))
+            throw new ArgumentException($"EncoderLayer.Backward: the scratch is for {scratch.Rows} rows, width {scratch.Width}, MLP width {scratch.Intermediate}; this call needs {rows}, {width}, {intermediate}.");
+        var dnorm2 = scratch.DNorm2;                     // [R, H]
+        Array.Clear(dnorm2);
+        var dresidual = scratch.DResidual;               // [R, H] the skip path carries dy straight through
+        Array.Copy(doutput, dresidual, rows * width);
+        Mlp.Backward(dnorm2, grads.Mlp, doutput, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate, scratch.DActivated, scratch.DHidden);
         LayerNorm.Backward(dresidual, grads.Norm2.Weight, grads.Norm2.Bias, dnorm2, saved.Residual, weights.Norm2.Weight, saved.Norm2Mean, saved.Norm2Rstd, rows, width);
 
-        var dnorm1 = new double[rows * width];    // [R, H]
-        SelfAttention.Backward(dnorm1, grads.Attention, dresidual, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads);
+        var dnorm1 = scratch.DNorm1;                     // [R, H]
+        Array.Clear(dnorm1);
+        SelfAttention.Backward(dnorm1, grads.Attention, dresidual, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads,
+            scratch.DContext, scratch.DQuery, scratch.DKey, scratch.DValue);
         if (dinput is null) return;
         for (int i = 0; i < rows * width; i++) dinput[i] += dresidual[i];
         LayerNorm.Backward(dinput, grads.Norm1.Weight, grads.Norm1.Bias, dnorm1, input, weights.Norm1.Weight, saved.Norm1Mean, saved.Norm1Rstd, rows, width);

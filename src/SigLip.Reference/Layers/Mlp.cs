@@ -34,8 +34,15 @@ public static class Mlp
     /// <param name="dinput">[R, H] accumulated, or null.</param>
     public static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate)
     {
-        var dactivated = new double[rows * intermediate]; // [R, I]
-        var dhidden = new double[rows * intermediate];    // [R, I]
+        Backward(dinput, grads, doutput, saved, input, weights, rows, width, intermediate, new double[rows * intermediate], new double[rows * intermediate]);
+    }
+
+    /// <summary>As above, with caller-owned scratch dactivated, dhidden (each [R, I]; cleared here, so they may be reused).</summary>
+    internal static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate,
+        double[] dactivated, double[] dhidden)
+    {
+        Array.Clear(dactivated, 0, rows * intermediate);
+        Array.Clear(dhidden, 0, rows * intermediate);
         Linear.Backward(dactivated, grads.Fc2Weight, grads.Fc2Bias, doutput, saved.Activated, weights.Fc2Weight, rows, intermediate, width);
         Gelu.Backward(dhidden, dactivated, saved.Hidden, rows * intermediate);
         Linear.Backward(dinput, grads.Fc1Weight, grads.Fc1Bias, dhidden, input, weights.Fc1Weight, rows, width, intermediate);

@@ -54,12 +54,21 @@ public static class SelfAttention
     /// <param name="doutput">[B, N, H].</param>
     public static void Backward(double[]? dinput, AttentionWeights grads, double[] doutput, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads)
     {
+        int rows = batch * tokens;
+        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads,
+            new double[rows * width], new double[rows * width], new double[rows * width], new double[rows * width]);
+    }
+
+    /// <summary>As above, with caller-owned scratch (each [B, N, H]; cleared here, so it may be reused between steps).</summary>
+    internal static void Backward(double[]? dinput, AttentionWeights grads, double[] doutput, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads,
+        double[] dcontext, double[] dquery, double[] dkey, double[] dvalue)
+    {
         int headDim = Attention.HeadDim("SelfAttention.Backward", width, heads);
         int rows = batch * tokens;
-        var dcontext = new double[rows * width]; // [B, N, H]
-        var dquery = new double[rows * width];   // [B, N, H]
-        var dkey = new double[rows * width];     // [B, N, H]
-        var dvalue = new double[rows * width];   // [B, N, H]
+        Array.Clear(dcontext, 0, rows * width);
+        Array.Clear(dquery, 0, rows * width);
+        Array.Clear(dkey, 0, rows * width);
+        Array.Clear(dvalue, 0, rows * width);
         Linear.Backward(dcontext, grads.OutWeight, grads.OutBias, doutput, saved.Context, weights.OutWeight, rows, width, width);
         Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
         Linear.Backward(dinput, grads.QueryWeight, grads.QueryBias, dquery, input, weights.QueryWeight, rows, width, width);

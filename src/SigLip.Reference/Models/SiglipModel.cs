@@ -155,6 +155,54 @@ public sealed class SiglipModel
         return grads;
     }
 
+    // Training's reused state (see ForwardReusing): the towers keep their passes and gradients; this
+    // keeps the combined gradient set and the two scalar gradients, rebuilt only when a tower's buffers change.
+    private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
+    private NamedTensors? _reusedGrads;
+    private NamedTensors? _reusedTextGrads, _reusedVisionGrads;
+    private LockedTowers _reusedLocked;
+    private readonly Tensor _gradLogitScale = Tensor.Scalar(0), _gradLogitBias = Tensor.Scalar(0);
+
+    /// <summary>
+    /// As <see cref="Forward"/> but for a training step: no named outputs (only the loss), and the towers
+    /// reuse their saved-activation buffers while the batch shape is unchanged, so the pass is valid only
+    /// until the next <see cref="ForwardReusing"/>. Same arithmetic as <see cref="Forward"/>.
+    /// </summary>
+    internal SiglipForwardPass ForwardReusing(SiglipBatch batch, LossOptions loss, LockedTowers locked)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(loss);
+        ValidateBatch(batch);
+        var vision = Vision.ForwardReusing(batch.PixelValues);
+        var text = Text.ForwardReusing(batch.InputIds);
+        var lossResult = PairwiseLoss.Compute(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
+        return new SiglipForwardPass(lossResult.Loss, NoOutputs, vision, text, lossResult, locked);
+    }
+
+    /// <summary>
+    /// As <see cref="Backward"/> (same names, order and values) into gradient buffers this model keeps
+    /// and zeroes: the result is overwritten by the next call.
+    /// </summary>
+    internal NamedTensors BackwardReusing(SiglipForwardPass pass)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        var r = pass.LossResult;
+        var textGrads = pass.Locked.HasFlag(LockedTowers.Text) ? null : Text.BackwardReusing(pass.Text, r.GradTextEmbeds);
+        var visionGrads = pass.Locked.HasFlag(LockedTowers.Image) ? null : Vision.BackwardReusing(pass.Vision, r.GradImageEmbeds);
+        if (_reusedGrads is null || _reusedLocked != pass.Locked || !ReferenceEquals(textGrads, _reusedTextGrads) || !ReferenceEquals(visionGrads, _reusedVisionGrads))
+        {
+            var grads = new NamedTensors();
+            if (textGrads is not null) foreach (var (name, g) in textGrads) grads.Add(name, g);
+            if (visionGrads is not null) foreach (var (name, g) in visionGrads) grads.Add(name, g);
+            grads.Add(ParameterLayout.LogitScale, _gradLogitScale);
+            grads.Add(ParameterLayout.LogitBias, _gradLogitBias);
+            (_reusedGrads, _reusedTextGrads, _reusedVisionGrads, _reusedLocked) = (grads, textGrads, visionGrads, pass.Locked);
+        }
+        _gradLogitScale.Data[0] = r.GradLogitScale;
+        _gradLogitBias.Data[0] = r.GradLogitBias;
+        return _reusedGrads;
+    }
+
     /// <summary>L2-normalised image embeddings [B, D] of pixel values [B, C, S, S] (forward only).</summary>
     public Tensor EmbedImages(Tensor pixelValues, double normEpsilon = 0.0) =>
         Normalise(Vision.Forward(pixelValues).PoolerOutput, normEpsilon);

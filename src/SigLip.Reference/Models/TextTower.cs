@@ -27,7 +27,7 @@ public sealed class TextForwardPass
         PoolerOutput = Tensor.Zeros(ids.Batch, c.ProjectionDim);
     }
 
-    public TokenIds Ids { get; }
+    public TokenIds Ids { get; internal set; }
     public int Batch => Ids.Batch;
     public int Length => Ids.Length;
     internal double[] Embeddings { get; }            // [B, L, H] tokens + positions: layer 0's input
@@ -105,9 +105,30 @@ public sealed class TextTower
     public TextForwardPass Forward(TokenIds inputIds)
     {
         ValidateIds(inputIds);
+        return Run(inputIds, new TextForwardPass(inputIds, Config));
+    }
+
+    // Training reuses one pass and one backward set while (batch, length) are unchanged (no per-step allocation).
+    private TextForwardPass? _reusedPass;
+    private BackwardBuffers? _reusedBackward;
+
+    /// <summary>
+    /// As <see cref="Forward"/>, but into a pass object this tower keeps and overwrites on the next call
+    /// with the same (batch, length): for training loops that are done with a pass before the next forward.
+    /// </summary>
+    internal TextForwardPass ForwardReusing(TokenIds inputIds)
+    {
+        ValidateIds(inputIds);
+        if (_reusedPass is null || _reusedPass.Batch != inputIds.Batch || _reusedPass.Length != inputIds.Length)
+            _reusedPass = new TextForwardPass(inputIds, Config);
+        _reusedPass.Ids = inputIds;
+        return Run(inputIds, _reusedPass);
+    }
+
+    private TextForwardPass Run(TokenIds inputIds, TextForwardPass pass)
+    {
         var c = Config;
         int batch = inputIds.Batch, len = inputIds.Length, h = c.HiddenSize;
-        var pass = new TextForwardPass(inputIds, c);
         TokenEmbedding.Forward(pass.Embeddings, inputIds.Ids, _tokens, batch, len, h);
         PositionEmbedding.Forward(pass.Embeddings, pass.Embeddings, _positions, batch, len, h);
         for (int l = 0; l < c.NumHiddenLayers; l++)
@@ -134,23 +155,87 @@ public sealed class TextTower
         VisionTower.CheckShape("d pooler_output", dPoolerOutput, [batch, c.ProjectionDim]);
         if (dLastHiddenState is not null) VisionTower.CheckShape("d last_hidden_state", dLastHiddenState, [batch, len, h]);
 
-        var grads = TowerParameters.Zeros(Specs);
-        var (dTokens, dPositions, dFinalNormWeight, dFinalNormBias, dHeadWeight, dHeadBias, dLayers) = Bind(grads);
+        var buffers = new BackwardBuffers(this, batch, len);
+        Backward(buffers, pass, dPoolerOutput, dLastHiddenState);
+        return buffers.Grads;
+    }
 
-        var dpooled = new double[batch * h]; // [B, H]
-        Linear.Backward(dpooled, dHeadWeight, dHeadBias, dPoolerOutput.Data, pass.Pooled, _headWeight, batch, h, c.ProjectionDim);
-        var dlast = dLastHiddenState is null ? new double[batch * len * h] : (double[])dLastHiddenState.Data.Clone(); // [B, L, H]
+    /// <summary>
+    /// As <see cref="Backward(TextForwardPass, Tensor, Tensor?)"/>, into gradients and scratch this tower
+    /// keeps (zeroed here) and overwrites on the next call: the caller must be done with the result by then.
+    /// </summary>
+    internal NamedTensors BackwardReusing(TextForwardPass pass, Tensor dPoolerOutput)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        ArgumentNullException.ThrowIfNull(dPoolerOutput);
+        if (_reusedBackward is null || _reusedBackward.Batch != pass.Batch || _reusedBackward.Length != pass.Length)
+            _reusedBackward = new BackwardBuffers(this, pass.Batch, pass.Length);
+        _reusedBackward.Clear();
+        Backward(_reusedBackward, pass, dPoolerOutput, null);
+        return _reusedBackward.Grads;
+    }
+
+    /// <summary>The parameter gradients (zero until a backward adds to them) and the backward's scratch, for B texts of L tokens.</summary>
+    private sealed class BackwardBuffers
+    {
+        public BackwardBuffers(TextTower tower, int batch, int length)
+        {
+            var c = tower.Config;
+            Batch = batch;
+            Length = length;
+            int rows = batch * length;
+            Grads = TowerParameters.Zeros(tower.Specs);
+            (DTokens, DPositions, DFinalNormWeight, DFinalNormBias, DHeadWeight, DHeadBias, DLayers) = tower.Bind(Grads);
+            DPooled = new double[batch * c.HiddenSize];
+            DLast = new double[rows * c.HiddenSize];
+            DX = new double[rows * c.HiddenSize];
+            DPrev = new double[rows * c.HiddenSize];
+            Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
+        }
+
+        public int Batch { get; }
+        public int Length { get; }
+        public NamedTensors Grads { get; }
+        public double[] DTokens { get; }
+        public double[] DPositions { get; }
+        public double[] DFinalNormWeight { get; }
+        public double[] DFinalNormBias { get; }
+        public double[] DHeadWeight { get; }
+        public double[] DHeadBias { get; }
+        public EncoderLayerWeights[] DLayers { get; }
+        public double[] DPooled { get; }               // [B, H] d last token
+        public double[] DLast { get; }                 // [B, L, H] d last_hidden_state
+        public double[] DX { get; }                    // [B, L, H] d x_l; DX and DPrev swap roles going down the layers
+        public double[] DPrev { get; }                 // [B, L, H] d x_{l-1}
+        public EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
+
+        public void Clear()
+        {
+            foreach (var (_, g) in Grads) Array.Clear(g.Data);
+        }
+    }
+
+    private void Backward(BackwardBuffers b, TextForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState)
+    {
+        var c = Config;
+        int batch = pass.Batch, len = pass.Length, h = c.HiddenSize;
+        var dpooled = b.DPooled; // [B, H]
+        Array.Clear(dpooled);
+        Linear.Backward(dpooled, b.DHeadWeight, b.DHeadBias, dPoolerOutput.Data, pass.Pooled, _headWeight, batch, h, c.ProjectionDim);
+        var dlast = b.DLast; // [B, L, H]
+        if (dLastHiddenState is null) Array.Clear(dlast); else Array.Copy(dLastHiddenState.Data, dlast, dlast.Length);
         LastTokenPooling.Backward(dlast, dpooled, batch, len, h);
-        var dx = new double[batch * len * h]; // [B, L, H]
-        LayerNorm.Backward(dx, dFinalNormWeight, dFinalNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, pass.FinalNormMean, pass.FinalNormRstd, batch * len, h);
+        var dx = b.DX; // [B, L, H]
+        Array.Clear(dx);
+        LayerNorm.Backward(dx, b.DFinalNormWeight, b.DFinalNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, pass.FinalNormMean, pass.FinalNormRstd, batch * len, h);
+        var dprev = b.DPrev;
         for (int l = c.NumHiddenLayers - 1; l >= 0; l--)
         {
-            var dprev = new double[batch * len * h];
-            EncoderLayer.Backward(dprev, dLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize);
-            dx = dprev;
+            Array.Clear(dprev); // [B, L, H] d x_l (accumulated by the layer)
+            EncoderLayer.Backward(dprev, b.DLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize, b.Layer);
+            (dx, dprev) = (dprev, dx);
         }
-        PositionEmbedding.Backward(null, dPositions, dx, batch, len, h);
-        TokenEmbedding.Backward(dTokens, dx, pass.Ids.Ids, batch, len, h);
-        return grads;
+        PositionEmbedding.Backward(null, b.DPositions, dx, batch, len, h);
+        TokenEmbedding.Backward(b.DTokens, dx, pass.Ids.Ids, batch, len, h);
     }
 }

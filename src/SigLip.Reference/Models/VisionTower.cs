@@ -106,9 +106,29 @@ public sealed class VisionTower
     public VisionForwardPass Forward(Tensor pixelValues)
     {
         ValidatePixels(pixelValues);
+        return Run(pixelValues, new VisionForwardPass(pixelValues.Shape[0], Config));
+    }
+
+    // Training reuses one pass and one backward set while the batch size is unchanged (no per-step allocation).
+    private VisionForwardPass? _reusedPass;
+    private BackwardBuffers? _reusedBackward;
+
+    /// <summary>
+    /// As <see cref="Forward"/>, but into a pass object this tower keeps and overwrites on the next call
+    /// with the same batch size: for training loops that are done with a pass before the next forward.
+    /// </summary>
+    internal VisionForwardPass ForwardReusing(Tensor pixelValues)
+    {
+        ValidatePixels(pixelValues);
+        int batch = pixelValues.Shape[0];
+        if (_reusedPass is null || _reusedPass.Batch != batch) _reusedPass = new VisionForwardPass(batch, Config);
+        return Run(pixelValues, _reusedPass);
+    }
+
+    private VisionForwardPass Run(Tensor pixelValues, VisionForwardPass pass)
+    {
         var c = Config;
-        int batch = pixelValues.Shape[0], n = c.NumPatches, h = c.HiddenSize;
-        var pass = new VisionForwardPass(batch, c);
+        int batch = pass.Batch, n = c.NumPatches, h = c.HiddenSize;
         PatchEmbedding.Forward(pass.Embeddings, pass.Patches, pixelValues.Data, _patchWeight, _patchBias, batch, c.NumChannels, c.ImageSize, c.PatchSize, h);
         PositionEmbedding.Forward(pass.Embeddings, pass.Embeddings, _positions, batch, n, h);
         for (int l = 0; l < c.NumHiddenLayers; l++)
@@ -134,22 +154,80 @@ public sealed class VisionTower
         CheckShape("d pooler_output", dPoolerOutput, [batch, h]);
         if (dLastHiddenState is not null) CheckShape("d last_hidden_state", dLastHiddenState, [batch, n, h]);
 
-        var grads = TowerParameters.Zeros(Specs);
-        var (dPatchWeight, dPatchBias, dPositions, dPostNormWeight, dPostNormBias, dLayers, dHead) = Bind(grads);
+        var buffers = new BackwardBuffers(this, batch * n);
+        Backward(buffers, pass, dPoolerOutput, dLastHiddenState);
+        return buffers.Grads;
+    }
 
-        var dlast = dLastHiddenState is null ? new double[batch * n * h] : (double[])dLastHiddenState.Data.Clone(); // [B, N, H]
-        MapHead.Backward(dlast, dHead, dPoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize);
-        var dx = new double[batch * n * h]; // [B, N, H] d x_L
-        LayerNorm.Backward(dx, dPostNormWeight, dPostNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, pass.PostNormMean, pass.PostNormRstd, batch * n, h);
+    /// <summary>
+    /// As <see cref="Backward(VisionForwardPass, Tensor, Tensor?)"/>, into gradients and scratch this tower
+    /// keeps (zeroed here) and overwrites on the next call: the caller must be done with the result by then.
+    /// </summary>
+    internal NamedTensors BackwardReusing(VisionForwardPass pass, Tensor dPoolerOutput)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        ArgumentNullException.ThrowIfNull(dPoolerOutput);
+        int rows = pass.Batch * Config.NumPatches;
+        if (_reusedBackward is null || _reusedBackward.Rows != rows) _reusedBackward = new BackwardBuffers(this, rows);
+        _reusedBackward.Clear();
+        Backward(_reusedBackward, pass, dPoolerOutput, null);
+        return _reusedBackward.Grads;
+    }
+
+    /// <summary>The parameter gradients (zero until a backward adds to them) and the backward's scratch, for R = B*N rows.</summary>
+    private sealed class BackwardBuffers
+    {
+        public BackwardBuffers(VisionTower tower, int rows)
+        {
+            var c = tower.Config;
+            Rows = rows;
+            Grads = TowerParameters.Zeros(tower.Specs);
+            (DPatchWeight, DPatchBias, DPositions, DPostNormWeight, DPostNormBias, DLayers, DHead) = tower.Bind(Grads);
+            DLast = new double[rows * c.HiddenSize];
+            DX = new double[rows * c.HiddenSize];
+            DPrev = new double[rows * c.HiddenSize];
+            Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
+        }
+
+        public int Rows { get; }
+        public NamedTensors Grads { get; }
+        public double[] DPatchWeight { get; }
+        public double[] DPatchBias { get; }
+        public double[] DPositions { get; }
+        public double[] DPostNormWeight { get; }
+        public double[] DPostNormBias { get; }
+        public EncoderLayerWeights[] DLayers { get; }
+        public MapHeadWeights DHead { get; }
+        public double[] DLast { get; }                 // [B, N, H] d last_hidden_state
+        public double[] DX { get; }                    // [B, N, H] d x_l; DX and DPrev swap roles going down the layers
+        public double[] DPrev { get; }                 // [B, N, H] d x_{l-1}
+        public EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
+
+        public void Clear()
+        {
+            foreach (var (_, g) in Grads) Array.Clear(g.Data);
+        }
+    }
+
+    private void Backward(BackwardBuffers b, VisionForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState)
+    {
+        var c = Config;
+        int batch = pass.Batch, n = c.NumPatches, h = c.HiddenSize;
+        var dlast = b.DLast; // [B, N, H]
+        if (dLastHiddenState is null) Array.Clear(dlast); else Array.Copy(dLastHiddenState.Data, dlast, dlast.Length);
+        MapHead.Backward(dlast, b.DHead, dPoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize);
+        var dx = b.DX; // [B, N, H] d x_L
+        Array.Clear(dx);
+        LayerNorm.Backward(dx, b.DPostNormWeight, b.DPostNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, pass.PostNormMean, pass.PostNormRstd, batch * n, h);
+        var dprev = b.DPrev;
         for (int l = c.NumHiddenLayers - 1; l >= 0; l--)
         {
-            var dprev = new double[batch * n * h]; // [B, N, H] d x_l
-            EncoderLayer.Backward(dprev, dLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, n, h, c.NumAttentionHeads, c.IntermediateSize);
-            dx = dprev;
+            Array.Clear(dprev); // [B, N, H] d x_l (accumulated by the layer)
+            EncoderLayer.Backward(dprev, b.DLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, n, h, c.NumAttentionHeads, c.IntermediateSize, b.Layer);
+            (dx, dprev) = (dprev, dx);
         }
-        PositionEmbedding.Backward(null, dPositions, dx, batch, n, h);
-        PatchEmbedding.Backward(null, dPatchWeight, dPatchBias, dx, pass.Patches, _patchWeight, batch, c.NumChannels, c.ImageSize, c.PatchSize, h);
-        return grads;
+        PositionEmbedding.Backward(null, b.DPositions, dx, batch, n, h);
+        PatchEmbedding.Backward(null, b.DPatchWeight, b.DPatchBias, dx, pass.Patches, _patchWeight, batch, c.NumChannels, c.ImageSize, c.PatchSize, h);
     }
 
     internal static void CheckShape(string what, Tensor t, int[] expected)

@@ -1,0 +1,92 @@
+using SigLip.Reference;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Models;
+using SigLip.Reference.Training;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace SigLip.SpecTests.Training;
+
+/// <summary>
+/// Issue 8: a steady-state training step of the built-in model on the reference backend allocates
+/// under 1 MB of managed memory (buffers are reused while the batch shape is unchanged).
+/// Measures allocation (all threads: the fast kernels run on the thread pool), not time.
+/// </summary>
+public sealed class StepAllocationTests(ITestOutputHelper output)
+{
+    private const long Limit = 1_000_000;
+
+    [Fact]
+    public void Steady_state_reference_training_step_allocates_under_1_MB()
+    {
+        var config = BuiltInRecipe.Config();
+        var recipe = BuiltInRecipe.Settings;
+        var adamW = recipe.Optimizer ?? new AdamWSettings();
+        SiglipBatch batch;
+        using (var stream = new BatchStream(BuiltInRecipe.TrainData(), BuiltInRecipe.Tokenizer(), recipe.Seed, recipe.BatchSize,
+                   config.Text.MaxPositionEmbeddings, config.Vision.NumChannels, config.Vision.ImageSize))
+            batch = stream.Next();
+        using var backend = new ReferenceBackendProvider().Start(new BackendOptions());
+        using var model = backend.CreateModel(config, ModelInit.Random(config, recipe.Seed));
+
+        void Step()
+        {
+            double loss = model.ForwardBackward(batch, LossOptions.Default, collectOutputs: false).Loss;
+            Assert.True(double.IsFinite(loss), $"loss {loss}");
+            model.OptimizerStep(adamW, recipe.LearningRate);
+        }
+
+        for (int i = 0; i < 5; i++) Step(); // warm-up: buffers, kernels' per-thread scratch, JIT tiers
+        const int steps = 10;
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < steps; i++) Step();
+        long perStep = (GC.GetTotalAllocatedBytes(precise: true) - before) / steps;
+        output.WriteLine($"allocated per steady-state step: {perStep} bytes (batch {recipe.BatchSize}, built-in recipe, reference backend)");
+        Assert.True(perStep < Limit, $"A steady-state training step allocated {perStep} bytes; the target is under {Limit} bytes.");
+    }
+
+    /// <summary>
+    /// The reused buffers (collectOutputs: false) give bit-identical losses, gradients and parameters to the
+    /// freshly allocated path (collectOutputs: true), also when the batch size changes between steps.
+    /// Odd head counts and text width != vision width, on purpose.
+    /// </summary>
+    [Theory]
+    [InlineData(LockedTowers.None)]
+    [InlineData(LockedTowers.Image)]
+    public void Reused_buffers_match_fresh_buffers_bit_for_bit(LockedTowers locked)
+    {
+        var config = TrainingFixtures.TinyConfig();
+        var parameters = ModelInit.Random(config, 3);
+        var adamW = new AdamWSettings(WeightDecay: 1e-2);
+        SiglipBatch Batch(int size, int seed)
+        {
+            using var stream = new BatchStream(TrainingFixtures.TinyData(), TrainingFixtures.Tokenizer(), seed, size, config.Text.MaxPositionEmbeddings, 3, 8);
+            return stream.Next();
+        }
+        var batches = new[] { Batch(4, 1), Batch(4, 2), Batch(3, 3), Batch(4, 4) };
+        using var backend = new ReferenceBackendProvider().Start(new BackendOptions());
+        using var fresh = backend.CreateModel(config, parameters, locked);
+        using var reused = backend.CreateModel(config, parameters, locked);
+        for (int step = 0; step < batches.Length; step++)
+        {
+            double freshLoss = fresh.ForwardBackward(batches[step], LossOptions.Default, collectOutputs: true).Loss;
+            double reusedLoss = reused.ForwardBackward(batches[step], LossOptions.Default, collectOutputs: false).Loss;
+            Assert.Equal(freshLoss, reusedLoss);
+            AssertIdentical($"gradients, step {step}", fresh.Gradients(), reused.Gradients());
+            Assert.Equal(fresh.OptimizerStep(adamW, 1e-2), reused.OptimizerStep(adamW, 1e-2));
+            AssertIdentical($"parameters after step {step}", fresh.GetParameters(), reused.GetParameters());
+        }
+    }
+
+    private static void AssertIdentical(string what, NamedTensors expected, NamedTensors actual)
+    {
+        Assert.Equal(expected.Keys, actual.Keys);
+        foreach (var (name, e) in expected)
+        {
+            var a = actual[name];
+            for (int i = 0; i < e.Size; i++)
+                if (BitConverter.DoubleToInt64Bits(e.Data[i]) != BitConverter.DoubleToInt64Bits(a.Data[i]))
+                    Assert.Fail($"{what}: {name}[{i}] is {a.Data[i]:R} with reused buffers but {e.Data[i]:R} with fresh ones.");
+        }
+    }
+}
