@@ -10,8 +10,14 @@ namespace SigLip.SpecTests.Training;
 /// <summary>
 /// Issue 8: a steady-state training step of the built-in model on the reference backend allocates
 /// under 1 MB of managed memory (buffers are reused while the batch shape is unchanged).
-/// Measures allocation (all threads: the fast kernels run on the thread pool), not time.
+/// Measures allocation (all threads: the fast kernels run on the thread pool), not time; so it runs in a
+/// collection that xunit runs alone, and takes the quietest of a few windows in case a stray background
+/// thread (a finished test's timer, the runner) allocates meanwhile.
 /// </summary>
+[CollectionDefinition(nameof(StepAllocationTests), DisableParallelization = true)]
+public sealed class StepAllocationCollection;
+
+[Collection(nameof(StepAllocationTests))]
 public sealed class StepAllocationTests(ITestOutputHelper output)
 {
     private const long Limit = 1_000_000;
@@ -37,10 +43,14 @@ public sealed class StepAllocationTests(ITestOutputHelper output)
         }
 
         for (int i = 0; i < 5; i++) Step(); // warm-up: buffers, kernels' per-thread scratch, JIT tiers
-        const int steps = 10;
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < steps; i++) Step();
-        long perStep = (GC.GetTotalAllocatedBytes(precise: true) - before) / steps;
+        const int windows = 3, steps = 5;
+        long perStep = long.MaxValue;
+        for (int w = 0; w < windows; w++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < steps; i++) Step();
+            perStep = Math.Min(perStep, (GC.GetTotalAllocatedBytes(precise: true) - before) / steps);
+        }
         output.WriteLine($"allocated per steady-state step: {perStep} bytes (batch {recipe.BatchSize}, built-in recipe, reference backend)");
         Assert.True(perStep < Limit, $"A steady-state training step allocated {perStep} bytes; the target is under {Limit} bytes.");
     }
