@@ -76,7 +76,12 @@ public static class MapHead
     /// <param name="grads">gradient accumulators (+=).</param>
     /// <param name="doutput">[B, H].</param>
     /// <param name="input">[B, N, H], the forward input.</param>
-    public static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate)
+    public static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate) =>
+        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads, intermediate, new double[batch * tokens * width], new double[batch * tokens * width]);
+
+    /// <summary>As above, with caller-owned scratch dkey, dvalue (each [B, N, H]; cleared here, so they may be reused between steps).</summary>
+    internal static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate,
+        double[] dkey, double[] dvalue)
     {
         int headDim = Attention.HeadDim("MapHead.Backward", width, heads);
         var dnorm = new double[batch * width];                  // [B, H]
@@ -87,8 +92,8 @@ public static class MapHead
         var dcontext = new double[batch * width];               // [B, H]
         Linear.Backward(dcontext, grads.OutWeight, grads.OutBias, dattended, saved.Context, weights.OutWeight, batch, width, width);
         var dquery = new double[batch * width];                 // [B, 1, H]
-        var dkey = new double[batch * tokens * width];          // [B, N, H]
-        var dvalue = new double[batch * tokens * width];        // [B, N, H]
+        Array.Clear(dkey, 0, batch * tokens * width);           // [B, N, H]
+        Array.Clear(dvalue, 0, batch * tokens * width);         // [B, N, H]
         Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
 
         var (wq, wk, wv) = SplitRows(weights.InProjWeight, width * width);

@@ -187,6 +187,8 @@ public sealed class VisionTower
             DX = new double[rows * c.HiddenSize];
             DPrev = new double[rows * c.HiddenSize];
             Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
+            HeadDKey = new double[rows * c.HiddenSize];
+            HeadDValue = new double[rows * c.HiddenSize];
         }
 
         public int Rows { get; }
@@ -202,6 +204,8 @@ public sealed class VisionTower
         public double[] DX { get; }                    // [B, N, H] d x_l; DX and DPrev swap roles going down the layers
         public double[] DPrev { get; }                 // [B, N, H] d x_{l-1}
         public EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
+        public double[] HeadDKey { get; }              // [B, N, H] the MAP head's d key
+        public double[] HeadDValue { get; }            // [B, N, H] the MAP head's d value
 
         public void Clear()
         {
@@ -215,7 +219,7 @@ public sealed class VisionTower
         int batch = pass.Batch, n = c.NumPatches, h = c.HiddenSize;
         var dlast = b.DLast; // [B, N, H]
         if (dLastHiddenState is null) Array.Clear(dlast); else Array.Copy(dLastHiddenState.Data, dlast, dlast.Length);
-        MapHead.Backward(dlast, b.DHead, dPoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize);
+        MapHead.Backward(dlast, b.DHead, dPoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize, b.HeadDKey, b.HeadDValue);
         var dx = b.DX; // [B, N, H] d x_L
         Array.Clear(dx);
         LayerNorm.Backward(dx, b.DPostNormWeight, b.DPostNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, pass.PostNormMean, pass.PostNormRstd, batch * n, h);
