@@ -141,15 +141,7 @@ internal sealed class TorchAdamW : IDisposable
         StepCount = (long)step.Data[0];
     }
 
-    private static void Validate(AdamWSettings s, double learningRate)
-    {
-        if (!(s.Beta1 >= 0 && s.Beta1 < 1)) throw new ArgumentException($"AdamW: beta1 must be in [0, 1), got {s.Beta1}.");
-        if (!(s.Beta2 >= 0 && s.Beta2 < 1)) throw new ArgumentException($"AdamW: beta2 must be in [0, 1), got {s.Beta2}.");
-        if (!(s.Epsilon > 0)) throw new ArgumentException($"AdamW: epsilon must be positive, got {s.Epsilon}.");
-        if (!(s.WeightDecay >= 0)) throw new ArgumentException($"AdamW: weight decay must be non-negative, got {s.WeightDecay}.");
-        if (double.IsNaN(s.MaxGradNorm)) throw new ArgumentException("AdamW: max gradient norm is NaN.");
-        if (!(learningRate >= 0) || !double.IsFinite(learningRate)) throw new ArgumentException($"AdamW: learning rate must be finite and non-negative, got {learningRate}.");
-    }
+    private static void Validate(AdamWSettings s, double learningRate) => s.Validate(learningRate);
 
     public void Dispose()
     {

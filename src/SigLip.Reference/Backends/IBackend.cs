@@ -63,7 +63,19 @@ public sealed record AdamWSettings(
     double Beta2 = 0.999,
     double Epsilon = 1e-8,
     double WeightDecay = 1e-4,
-    double MaxGradNorm = 1.0);
+    double MaxGradNorm = 1.0)
+{
+    /// <summary>Throws <see cref="ArgumentException"/> naming the setting that no AdamW step can use.</summary>
+    public void Validate(double learningRate)
+    {
+        if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentException($"AdamW: beta1 must be in [0, 1), got {Beta1}.");
+        if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentException($"AdamW: beta2 must be in [0, 1), got {Beta2}.");
+        if (!(Epsilon > 0)) throw new ArgumentException($"AdamW: epsilon must be positive, got {Epsilon}.");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"AdamW: weight decay must be non-negative, got {WeightDecay}.");
+        if (double.IsNaN(MaxGradNorm)) throw new ArgumentException("AdamW: max gradient norm is NaN.");
+        if (!(learningRate >= 0) || !double.IsFinite(learningRate)) throw new ArgumentException($"AdamW: learning rate must be finite and non-negative, got {learningRate}.");
+    }
+}
 
 /// <summary>What one forward and backward pass gives back.</summary>
 /// <param name="Loss">The batch's loss.</param>
