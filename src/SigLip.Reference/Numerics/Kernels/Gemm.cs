@@ -43,6 +43,28 @@ internal static unsafe class Gemm<T> where T : unmanaged
             return;
         }
         int threads = parallel && (long)m * n * k >= SerialWork ? KernelSettings.Threads : 1;
+        if (threads > 1 && n >= threads * 4 * NR)
+        {
+            // One parallel region per product: each thread computes its own NR-aligned band of
+            // columns serially, with its own packing buffers, so there is no hand-off between KC
+            // slices. Every element is summed in the same order as the serial product.
+            int panels = (n + NR - 1) / NR;
+            T* aa = a, bb = b, cc = c;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int j0 = (int)((long)panels * t / threads) * NR, j1 = Math.Min(n, (int)((long)panels * (t + 1) / threads) * NR);
+                if (j1 <= j0) return;
+                Blocked(aa, lda, transA, transB ? bb + (long)j0 * ldb : bb + j0, ldb, transB, cc + j0, ldc, m, j1 - j0, k, 1);
+            });
+            return;
+        }
+        Blocked(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, threads);
+    }
+
+    /// <summary>The blocked product on <paramref name="threads"/> threads (1: serial).</summary>
+    private static void Blocked(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
+        int m, int n, int k, int threads)
+    {
         int nr = NR;
         for (int jc = 0; jc < n; jc += NC)
         {
