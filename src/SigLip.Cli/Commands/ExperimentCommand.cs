@@ -28,16 +28,18 @@ internal static class ExperimentCommand
         var seeds = new Option<int>("--seeds") { Description = "Seeds per (loss, batch size); each seed fixes initialisation and data order for both losses.", DefaultValueFactory = _ => 3 };
         var pairs = new Option<int>("--pairs") { Description = "Image-text pairs every run sees (steps = pairs / batch size); must be a multiple of every batch size.", DefaultValueFactory = _ => new BatchSizeExperimentSettings().PairsPerRun };
         var learningRate = new Option<double?>("--lr") { Description = "Peak learning rate (default: the built-in recipe's)." };
+        var biasInit = new Option<double?>("--bias-init") { Description = "Starting logit bias b of every run (default: the paper's -10, chosen for batches of thousands)." };
         var evalPerClass = new Option<int>("--eval-images-per-class") { Description = "Test images per class for each run's zero-shot accuracy.", DefaultValueFactory = _ => 20 };
         var parallel = new Option<int>("--parallel") { Description = "Runs trained at the same time (results do not depend on it); default: the number of CPU cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var backend = new Option<string>("--backend") { Description = "Backend to train on: reference, torch, cuda.", DefaultValueFactory = _ => "reference" };
         var output = new Option<string>("--out") { Description = "Folder for batch-size.md, batch-size.csv and batch-size.png.", DefaultValueFactory = _ => Path.Combine("runs", "experiment-batch-size") };
         var command = new Command("batch-size", "Sigmoid vs softmax loss at small batch sizes (same pairs seen, several seeds): table, CSV and PNG.");
-        foreach (var o in new Option[] { batchSizes, seeds, pairs, learningRate, evalPerClass, parallel, backend, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { batchSizes, seeds, pairs, learningRate, biasInit, evalPerClass, parallel, backend, output }) command.Options.Add(o);
         command.SetAction((parse, cancellationToken) =>
         {
             var baseSettings = BuiltInRecipe.Settings;
             if (parse.GetValue(learningRate) is double lr) baseSettings = baseSettings with { LearningRate = lr, MinLearningRate = Math.Min(baseSettings.MinLearningRate, lr) };
+            if (parse.GetValue(biasInit) is double b) baseSettings = baseSettings with { InitialLogitBias = b };
             var settings = new BatchSizeExperimentSettings(
                 BatchSizes: parse.GetValue(batchSizes),
                 Seeds: parse.GetValue(seeds),
