@@ -54,7 +54,7 @@ public static class MatMul
             Gemm<T>.Multiply(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, parallel);
     }
 
-    /// <summary>The readable twin of <see cref="General{T}"/>: one dot product per element, summed in order.</summary>
+    /// <summary>The readable twin of <see cref="General{T}(Span{T}, int, ReadOnlySpan{T}, int, bool, ReadOnlySpan{T}, int, bool, int, int, int, bool, bool)"/>: one dot product per element, summed in order.</summary>
     public static void GeneralNaive<T>(Span<T> c, int ldc, ReadOnlySpan<T> a, int lda, bool transposeA,
         ReadOnlySpan<T> b, int ldb, bool transposeB, int m, int n, int k, bool accumulate = false)
         where T : unmanaged, IFloatingPointIeee754<T>
