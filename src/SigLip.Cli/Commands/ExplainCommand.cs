@@ -225,8 +225,8 @@ internal static class ExplainCommand
             table.AddRow("each pair is", "its own yes/no question: match or not", "one option in an n-way choice (its row, and its column)");
             table.AddRow("a probability depends on", "its own logit only", "every logit in its row (P) or column (Q)");
             table.AddRow("row sums of the probabilities", string.Join(", ", RowSums(s.Probabilities).Select(Num)), string.Join(", ", RowSums(m.ImageToTextProbabilities).Select(Num)));
-            table.AddRow("bias b", $"learned, starts at -10 (here {G(e.LogitBias)})", "none (it would cancel)");
-            table.AddRow("loss here", G(s.Loss), G(m.Loss));
+            table.AddRow("bias b", $"learned; the paper starts it at -10 (here {G(e.LogitBias)})", "none (it would cancel)");
+            table.AddRow("loss here", $"{G(s.Loss)} (n^2 pair terms, divided by n)", $"{G(m.Loss)} (mean cross-entropy)");
             table.AddRow("dL/dl_ij needs", "l_ij alone", "the whole row and column");
             table.AddRow("across devices", "blocks of (n/D)^2 logits, one at a time", "all-gathers: the whole row and column at once");
             console.Write(table);
@@ -242,8 +242,23 @@ internal static class ExplainCommand
             Say(explanation);
         }
 
-        // Wrapped to the console width, indented by two spaces.
-        private void Say(string text) => console.Write(new Padder(new Text(text), new Padding(2, 0, 0, 0)));
+        // Wrapped at word boundaries to the console width, indented by two spaces (no trailing blanks, so it copies cleanly).
+        private void Say(string text)
+        {
+            int width = Math.Max(40, console.Profile.Width - 2);
+            var line = new System.Text.StringBuilder();
+            foreach (var word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (line.Length > 0 && line.Length + 1 + word.Length > width)
+                {
+                    console.WriteLine("  " + line);
+                    line.Clear();
+                }
+                if (line.Length > 0) line.Append(' ');
+                line.Append(word);
+            }
+            if (line.Length > 0) console.WriteLine("  " + line);
+        }
 
         private void Matrix(string title, Tensor matrix, Func<double, string>? format = null, bool rowSums = false, bool columnSums = false)
         {
@@ -315,7 +330,7 @@ internal static class ExplainCommand
 
     private static string Fixed(double v, int decimals) => v.ToString("F" + decimals, CultureInfo.InvariantCulture);
 
-    private static string Show(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    private static string Show(double v) => double.IsInfinity(v) ? (v > 0 ? "Infinity" : "-Infinity") : v.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>Every number at full precision (round-trip doubles), matrices as arrays of rows.</summary>
     private static byte[] ToJson(WorkedExampleResult e, long seed)

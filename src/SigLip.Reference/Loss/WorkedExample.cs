@@ -36,8 +36,8 @@ public static class WorkedExample
     /// so that matching pairs point roughly the same way, as they would after some training.
     /// Every value is rounded to two decimals, so what is printed is exactly what is used.
     /// </summary>
-    /// <returns>(image embeddings [n, d], text embeddings [n, d]), unnormalised.</returns>
-    public static (Tensor ImageEmbeds, Tensor TextEmbeds) RandomEmbeddings(int n = DefaultPairs, int d = DefaultWidth, long seed = 0)
+    /// <returns>Image and text embeddings [n, d], unnormalised.</returns>
+    public static ExampleEmbeddings RandomEmbeddings(int n = DefaultPairs, int d = DefaultWidth, long seed = 0)
     {
         if (n < 1) throw new ArgumentException($"The number of pairs n = {n} must be at least 1.");
         if (d < 1) throw new ArgumentException($"The embedding width d = {d} must be at least 1.");
@@ -58,7 +58,7 @@ public static class WorkedExample
             }
             while (IsZeroRow(images, i, d) || IsZeroRow(texts, i, d));
         }
-        return (new Tensor([n, d], images), new Tensor([n, d], texts));
+        return new ExampleEmbeddings(new Tensor([n, d], images), new Tensor([n, d], texts));
     }
 
     /// <summary>The worked example on seeded random embeddings (<see cref="RandomEmbeddings"/>).</summary>
@@ -277,6 +277,11 @@ public static class WorkedExample
         return true;
     }
 }
+
+/// <summary>A batch of raw embeddings: row i of each is pair i.</summary>
+/// <param name="ImageEmbeds">[n, d] image embeddings u_i.</param>
+/// <param name="TextEmbeds">[n, d] text embeddings v_i.</param>
+public sealed record ExampleEmbeddings(Tensor ImageEmbeds, Tensor TextEmbeds);
 
 /// <summary>
 /// Every number of a worked example (<see cref="WorkedExample"/>). Matrices are row-major
