@@ -26,6 +26,18 @@ internal static class GoldenCommand
         return Path.Combine(dir?.FullName ?? Directory.GetCurrentDirectory(), "golden");
     }
 
+    /// <summary>
+    /// The cases `verify` checks by default: the repository's golden/ above the working folder, else
+    /// the copy shipped beside the executable (the installed dotnet tool carries one).
+    /// </summary>
+    internal static (string Dir, string Tried) DefaultCasesDir()
+    {
+        var repository = DefaultGoldenDir();
+        if (Directory.Exists(repository)) return (repository, repository);
+        var beside = Path.Combine(AppContext.BaseDirectory, "golden");
+        return (Directory.Exists(beside) ? beside : repository, $"{repository}, {beside}");
+    }
+
     private static Command Generate()
     {
         var output = new Option<string?>("--out") { Description = "Folder to write the cases into (default: the repository's golden/)." };
@@ -53,7 +65,7 @@ internal static class GoldenCommand
     private static Command Verify()
     {
         var backend = new Option<string>("--backend") { Description = "The backend to check (see `siglip backends`).", Required = true };
-        var cases = new Option<string?>("--cases") { Description = "A folder of golden cases, or one case folder (default: the repository's golden/)." };
+        var cases = new Option<string?>("--cases") { Description = "A folder of golden cases, or one case folder (default: the repository's golden/, else the copy beside the executable)." };
         var report = new Option<string?>("--report") { Description = "Also write the results as JSON to this file." };
         var dtype = new Option<string?>("--dtype") { Description = "The backend's working dtype: float64, float32 or bfloat16 (default: the backend's own)." };
         var libtorch = new Option<string?>("--libtorch") { Description = "Folder holding libtorch for the torch/cuda backends (default: SIGLIP_LIBTORCH or the packaged one)." };
@@ -63,8 +75,13 @@ internal static class GoldenCommand
         foreach (var o in new Option[] { backend, cases, report, dtype, libtorch, only, failuresOnly }) command.Options.Add(o);
         command.SetAction(parse =>
         {
-            var dir = parse.GetValue(cases) ?? DefaultGoldenDir();
-            if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--cases {dir}: no such folder.");
+            var dir = parse.GetValue(cases);
+            if (dir is null)
+            {
+                (dir, var tried) = DefaultCasesDir();
+                if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"No golden cases found (tried {tried}); pass --cases DIR.");
+            }
+            else if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--cases {dir}: no such folder.");
             var registry = CliBackends.Registry();
             using var started = registry.Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype), LibTorchPath: parse.GetValue(libtorch)));
             var filter = parse.GetValue(only);

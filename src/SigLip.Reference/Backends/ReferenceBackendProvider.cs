@@ -1,8 +1,8 @@
 namespace SigLip.Reference.Backends;
 
 /// <summary>
-/// The reference backend: the managed float64 implementation (<see cref="SiglipModel"/>,
-/// <see cref="PairwiseLoss"/>, <see cref="AdamW"/>) behind the backend contract. It IS the
+/// The reference backend: the managed float64 implementation (<see cref="Models.SiglipModel"/>,
+/// <see cref="Loss.PairwiseLoss"/>, <see cref="Training.AdamW"/>) behind the backend contract. It IS the
 /// specification the other backends are measured against; it is always available.
 /// </summary>
 public sealed class ReferenceBackendProvider : IBackendProvider
