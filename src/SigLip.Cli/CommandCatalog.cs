@@ -17,6 +17,7 @@ internal static class CommandCatalog
         yield return Commands.TrainCommand.Create();
         yield return Commands.EvalCommand.Create();
         yield return Commands.ExperimentCommand.Create();
+        yield return Commands.ExplainCommand.Create();
         yield break;
     }
 }

@@ -118,17 +118,39 @@ public sealed partial class DocSnippetTests
     [Fact]
     public void The_checker_rejects_a_changed_a_misplaced_and_an_unknown_quote()
     {
-        // A quote that cannot fail proves nothing: feed the checker deliberate mistakes.
-        const string file = "src/SigLip.Reference/Layers/Linear.cs";
-        string Check(params string[] lines) =>
-            CheckSnippet(new MarkdownBlock("test.md", "csharp", 1, ["// header", .. lines]), file, "Linear", "Backward") ?? "ok";
-        Assert.Equal("ok", Check("if (dbias is not null) dbias[o] += d;"));
-        Assert.Equal("ok", Check("double d = doutput[outRow + o];", Elision, "if (dbias is not null) dbias[o] += d;"));
-        Assert.Contains("not in", Check("if (dbias is not null) dbias[o] -= d;"));
-        Assert.Contains("not in", Check("if (dbias is not null) dbias[o] += d;", Elision, "double d = doutput[outRow + o];")); // out of order
-        Assert.Contains("before Linear.Backward", Check("double sum = bias is null ? 0.0 : bias[o];")); // lives in Forward
-        Assert.Contains("no method", CheckSnippet(new MarkdownBlock("t.md", "csharp", 1, ["// h", "x"]), file, "Linear", "Sideways"));
-        Assert.Contains("does not exist", CheckSnippet(new MarkdownBlock("t.md", "csharp", 1, ["// h", "x"]), "src/Nope.cs", null, null));
+        // A quote check that cannot fail proves nothing: feed the checker deliberate mistakes, on a file of its own.
+        string file = Path.Combine(Path.GetTempPath(), "siglip-doc-snippet-" + Guid.NewGuid().ToString("N") + ".cs");
+        File.WriteAllLines(file,
+        [
+            "public static class Layer",
+            "{",
+            "    public static void Forward(double[] y, double[] x) { y[0] = 2 * x[0]; }",
+            "    public static void Backward(double[] dx, double[] dy)",
+            "    {",
+            "        double d = dy[0];",
+            "        dx[0] += 2 * d;",
+            "    }",
+            "}",
+        ]);
+        try
+        {
+            string Check(params string[] lines) =>
+                CheckSnippet(new MarkdownBlock("test.md", "csharp", 1, ["// header", .. lines]), file, "Layer", "Backward") ?? "ok";
+            Assert.Equal("ok", Check("dx[0] += 2 * d;"));
+            Assert.Equal("ok", Check("double d = dy[0];", "dx[0] += 2 * d;"));
+            Assert.Equal("ok", Check("    double d = dy[0];", Elision, "dx[0] += 2 * d;"));  // indentation does not matter
+            Assert.Contains("not in", Check("dx[0] -= 2 * d;"));                              // a changed line
+            Assert.Contains("lines after it differ", Check("double d = dy[0];", "dx[0] += d;"));
+            Assert.Contains("not in", Check("dx[0] += 2 * d;", Elision, "double d = dy[0];")); // out of order
+            Assert.Contains("before Layer.Backward", Check("public static void Forward(double[] y, double[] x) { y[0] = 2 * x[0]; }"));
+            Assert.Contains("no method", CheckSnippet(new MarkdownBlock("t.md", "csharp", 1, ["// h", "x"]), file, "Layer", "Sideways"));
+            Assert.Contains("no type", CheckSnippet(new MarkdownBlock("t.md", "csharp", 1, ["// h", "x"]), file, "Other", "Backward"));
+            Assert.Contains("does not exist", CheckSnippet(new MarkdownBlock("t.md", "csharp", 1, ["// h", "x"]), "src/Nope.cs", null, null));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     /// <summary>Every public static Backward (and ForwardBackward) of the layers and losses is quoted in derivations.md under its type's name.</summary>

@@ -64,6 +64,12 @@ public sealed record BatchSizeRun(
     double Seconds);
 
 /// <summary>Mean and standard deviation (n - 1 denominator; 0 for one seed) over seeds of one (loss, batch size).</summary>
+/// <summary>Sigmoid minus softmax zero-shot accuracy at one batch size, paired by seed.</summary>
+/// <param name="MeanDifference">Mean over seeds of sigmoid accuracy minus softmax accuracy (NaN when no pair ran).</param>
+/// <param name="SigmoidBetter">Seeds where the sigmoid run is more accurate.</param>
+/// <param name="Pairs">Seeds where both losses ran.</param>
+public sealed record PairedDifference(int BatchSize, double MeanDifference, int SigmoidBetter, int Pairs);
+
 public sealed record BatchSizeSummary(LossKind Loss, int BatchSize, int Runs, double MeanAccuracy, double StdAccuracy, double MeanUnseenAccuracy, double StdUnseenAccuracy);
 
 /// <summary>Every run and the per-(loss, batch size) summaries.</summary>
@@ -89,13 +95,13 @@ public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Setti
     /// Per batch size, sigmoid minus softmax accuracy, paired by seed (same initialisation and data
     /// order): (mean difference, seeds where sigmoid is better, seeds compared).
     /// </summary>
-    public IReadOnlyList<(int BatchSize, double MeanDifference, int SigmoidBetter, int Pairs)> PairedDifferences() =>
+    public IReadOnlyList<PairedDifference> PairedDifferences() =>
         Settings.BatchSizeList.Select(b =>
         {
             var pairs = Runs.Where(r => r.BatchSize == b && r.Loss == LossKind.Sigmoid)
                 .Join(Runs.Where(r => r.BatchSize == b && r.Loss == LossKind.Softmax), s => s.Seed, s => s.Seed, (s, m) => s.ZeroShotAccuracy - m.ZeroShotAccuracy)
                 .ToArray();
-            return (b, pairs.Length == 0 ? double.NaN : pairs.Average(), pairs.Count(d => d > 0), pairs.Length);
+            return new PairedDifference(b, pairs.Length == 0 ? double.NaN : pairs.Average(), pairs.Count(d => d > 0), pairs.Length);
         }).ToArray();
 
     /// <summary>Every run, one line each, invariant culture.</summary>

@@ -38,6 +38,9 @@ public sealed record RetrievalResult(
 /// and a K at or above the number of candidates gives recall 1.
 /// </para>
 /// </summary>
+/// <summary>The distinct texts among some captions, and each caption's index into them.</summary>
+public sealed record DistinctTextsResult(IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption);
+
 public static class RetrievalEvaluator
 {
     public static IReadOnlyList<int> DefaultKs { get; } = [1, 5, 10];
@@ -63,7 +66,7 @@ public static class RetrievalEvaluator
     /// The distinct texts among <paramref name="captions"/> (first spelling kept, in first-seen
     /// order; two captions are the same text when their token ids are) and each caption's index into them.
     /// </summary>
-    public static (IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption) DistinctTexts(ITextTokenizer tokenizer, IReadOnlyList<string> captions, int maxTextLength)
+    public static DistinctTextsResult DistinctTexts(ITextTokenizer tokenizer, IReadOnlyList<string> captions, int maxTextLength)
     {
         var ids = tokenizer.Encode(captions, maxTextLength);
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -80,7 +83,7 @@ public static class RetrievalEvaluator
             }
             textOf[i] = t;
         }
-        return (texts, textOf);
+        return new DistinctTextsResult(texts, textOf);
     }
 
     /// <summary>

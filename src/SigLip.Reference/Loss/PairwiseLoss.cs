@@ -20,9 +20,9 @@ public static class PairwiseLoss
     /// <param name="logitScale">t' (HF logit_scale), t = exp(t').</param>
     /// <param name="logitBias">b (HF logit_bias); not used by the softmax loss.</param>
     /// <param name="returnLogits">Also return LogitsPerImage [n, n] (row = image).</param>
-    public static LossResult Compute(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions options, bool returnLogits = false)
+    public static LossResult Compute(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions? options = null, bool returnLogits = false)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        options ??= LossOptions.Default;
         var (n, d) = LossInputValidation.CheckShapes(imageEmbeds, textEmbeds);
         var r = Compute(imageEmbeds.Data, textEmbeds.Data, n, d, logitScale, logitBias, options, returnLogits);
         return new LossResult(
@@ -38,10 +38,10 @@ public static class PairwiseLoss
     /// The same on row-major arrays in any IEEE working dtype (float or double): the float32 path.
     /// <see cref="LossOptions.NormEpsilon"/> is converted to <typeparamref name="T"/>.
     /// </summary>
-    public static PairwiseLossResult<T> Compute<T>(T[] imageEmbeds, T[] textEmbeds, int n, int d, T logitScale, T logitBias, LossOptions options, bool returnLogits = false)
+    public static PairwiseLossResult<T> Compute<T>(T[] imageEmbeds, T[] textEmbeds, int n, int d, T logitScale, T logitBias, LossOptions? options = null, bool returnLogits = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentNullException.ThrowIfNull(options);
+        options ??= LossOptions.Default;
         if (!double.IsFinite(options.NormEpsilon) || options.NormEpsilon < 0)
             throw new ArgumentException($"LossOptions.NormEpsilon = {options.NormEpsilon} must be finite and >= 0 (0 matches HF, big_vision uses 1e-8).");
         T epsilon = T.CreateChecked(options.NormEpsilon);

@@ -97,10 +97,10 @@ public sealed class SiglipModel
     /// Runs both towers and the loss on a batch of B images [B, C, S, S] and B texts [B, L].
     /// A locked tower still runs forward (its embeddings are needed) but its backward is never run.
     /// </summary>
-    public SiglipForwardPass Forward(SiglipBatch batch, LossOptions loss, LockedTowers locked = LockedTowers.None)
+    public SiglipForwardPass Forward(SiglipBatch batch, LossOptions? loss = null, LockedTowers locked = LockedTowers.None)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        ArgumentNullException.ThrowIfNull(loss);
+        loss ??= LossOptions.Default;
         ValidateBatch(batch);
         var vision = Vision.Forward(batch.PixelValues);
         var text = Text.Forward(batch.InputIds);
@@ -171,7 +171,7 @@ public sealed class SiglipModel
     internal SiglipForwardPass ForwardReusing(SiglipBatch batch, LossOptions loss, LockedTowers locked)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        ArgumentNullException.ThrowIfNull(loss);
+        loss ??= LossOptions.Default;
         ValidateBatch(batch);
         var vision = Vision.ForwardReusing(batch.PixelValues);
         var text = Text.ForwardReusing(batch.InputIds);

@@ -41,6 +41,12 @@ public sealed class NamedTensors : IReadOnlyDictionary<string, Tensor>
     public int Count => _order.Count;
     public bool ContainsKey(string key) => _byName.ContainsKey(key);
     public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Tensor value) => _byName.TryGetValue(key, out value);
+
+    /// <summary>
+    /// The tensor called <paramref name="name"/>, or null when there is none: a lookup without an
+    /// <c>out</c> parameter (from F#: <c>match tensors.Find "logit_bias" with null -> ... | t -> ...</c>).
+    /// </summary>
+    public Tensor? Find(string name) => _byName.TryGetValue(name, out var t) ? t : null;
     public IEnumerator<KeyValuePair<string, Tensor>> GetEnumerator() => _order.Select(k => new KeyValuePair<string, Tensor>(k, _byName[k])).GetEnumerator();
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 

@@ -6,6 +6,9 @@ using SigLip.Reference.Models;
 
 namespace SigLip.Reference.Training;
 
+/// <summary>What <see cref="Trainer.TakeTower"/> gives: the merged config and the taken tower's parameters.</summary>
+public sealed record TakenTower(SiglipConfig Config, NamedTensors Parameters);
+
 /// <summary>
 /// The training loop, written against the backend contract so it runs on any backend: batches from
 /// an <see cref="IImageTextSource"/>, forward and backward on the backend's model, AdamW with
@@ -112,7 +115,7 @@ public sealed class Trainer : IDisposable
     /// A config whose <paramref name="tower"/> is <paramref name="source"/>'s, and that tower's parameters
     /// (for SigLiT: train a text tower against a locked, pre-trained image tower).
     /// </summary>
-    public static (SiglipConfig Config, NamedTensors Parameters) TakeTower(SiglipConfig config, LoadedCheckpoint source, Tower tower)
+    public static TakenTower TakeTower(SiglipConfig config, LoadedCheckpoint source, Tower tower)
     {
         SiglipConfig merged = tower switch
         {
@@ -129,7 +132,7 @@ public sealed class Trainer : IDisposable
                 throw new ArgumentException($"The checkpoint has no '{spec.Name}' ({tower} tower parameter).");
             parameters.Add(spec.Name, t);
         }
-        return (merged, parameters);
+        return new TakenTower(merged, parameters);
     }
 
     /// <summary>

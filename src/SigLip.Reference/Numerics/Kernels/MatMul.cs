@@ -54,7 +54,7 @@ public static class MatMul
             Gemm<T>.Multiply(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, parallel);
     }
 
-    /// <summary>The readable twin of <see cref="General{T}"/>: one dot product per element, summed in order.</summary>
+    /// <summary>The readable twin of <see cref="General{T}(Span{T}, int, ReadOnlySpan{T}, int, bool, ReadOnlySpan{T}, int, bool, int, int, int, bool, bool)"/>: one dot product per element, summed in order.</summary>
     public static void GeneralNaive<T>(Span<T> c, int ldc, ReadOnlySpan<T> a, int lda, bool transposeA,
         ReadOnlySpan<T> b, int ldb, bool transposeB, int m, int n, int k, bool accumulate = false)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -75,6 +75,21 @@ public static class MatMul
             }
         }
     }
+
+    /// <summary>
+    /// <see cref="General{T}(Span{T}, int, ReadOnlySpan{T}, int, bool, ReadOnlySpan{T}, int, bool, int, int, int, bool, bool)"/>
+    /// on whole arrays, for callers without spans (F#, scripts); offsets index into the arrays.
+    /// </summary>
+    public static void General<T>(T[] c, int ldc, T[] a, int lda, bool transposeA, T[] b, int ldb, bool transposeB,
+        int m, int n, int k, bool accumulate = false, bool parallel = true, int cOffset = 0, int aOffset = 0, int bOffset = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        General<T>(c.AsSpan(cOffset), ldc, a.AsSpan(aOffset), lda, transposeA, b.AsSpan(bOffset), ldb, transposeB, m, n, k, accumulate, parallel);
+
+    /// <summary>The readable twin on whole arrays (see the array <see cref="General{T}(T[], int, T[], int, bool, T[], int, bool, int, int, int, bool, bool, int, int, int)"/>).</summary>
+    public static void GeneralNaive<T>(T[] c, int ldc, T[] a, int lda, bool transposeA, T[] b, int ldb, bool transposeB,
+        int m, int n, int k, bool accumulate = false, int cOffset = 0, int aOffset = 0, int bOffset = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        GeneralNaive<T>(c.AsSpan(cOffset), ldc, a.AsSpan(aOffset), lda, transposeA, b.AsSpan(bOffset), ldb, transposeB, m, n, k, accumulate);
 
     private static void Validate(int cLength, int ldc, int aLength, int lda, bool transA, int bLength, int ldb, bool transB, int m, int n, int k)
     {
