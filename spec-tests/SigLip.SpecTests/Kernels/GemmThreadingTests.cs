@@ -7,19 +7,21 @@ namespace SigLip.SpecTests.Kernels;
 public sealed class GemmThreadingCollection;
 
 /// <summary>
-/// The parallel GEMM splits work across threads (column bands when the product is wide, row and
-/// column tasks otherwise) without changing any element's summation order: with 2 or 3 threads the
-/// result must be bit-identical to the one-thread product. Runs alone: it changes the process-wide
-/// thread count.
+/// The parallel GEMM packs op(B) once and splits the rows into small tasks (and the columns too when
+/// the rows are few) that threads claim one at a time, without changing any element's summation
+/// order: with 2, 3 or 4 threads the result must be bit-identical to the one-thread product, for
+/// every transpose. Runs alone: it changes the process-wide thread count.
 /// </summary>
 [Collection(nameof(GemmThreadingTests))]
 public sealed class GemmThreadingTests
 {
     [Theory]
-    [InlineData(301, 263, 700)] // wide: column bands (float and double)
-    [InlineData(300, 100, 700)] // float: too narrow for bands (n < 2 x 4 x 16), row/column tasks
-    [InlineData(97, 40, 600)]   // double and float: narrow, few row blocks
-    [InlineData(64, 517, 300)]  // band edges not on a multiple of the panel width
+    [InlineData(301, 263, 700)]  // many row tasks, k not a multiple of the KC slice
+    [InlineData(300, 100, 700)]  // narrow: n not a multiple of the panel width
+    [InlineData(97, 40, 600)]    // few row panels: rows and columns split
+    [InlineData(64, 517, 300)]   // few rows, column splits not on a multiple of the panel width
+    [InlineData(7, 2100, 70)]    // one row chunk, more columns than one NC block
+    [InlineData(1000, 33, 257)]  // row chunks capped at MC rows
     public void ParallelProductIsBitIdenticalToSerial(int m, int n, int k)
     {
         Same<float>(m, n, k);
@@ -29,24 +31,34 @@ public sealed class GemmThreadingTests
     private static void Same<T>(int m, int n, int k) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var rng = new DeterministicRandom(m * 7919 + n * 31 + k);
-        var a = new T[m * k];
-        var b = new T[n * k];
+        var a = new T[m * k];  // [m, k] for ABt and AB, [k, m] for AtB
+        var b = new T[n * k];  // [n, k] for ABt, [k, n] for AB and AtB
         for (int i = 0; i < a.Length; i++) a[i] = T.CreateChecked(rng.NextGaussian());
         for (int i = 0; i < b.Length; i++) b[i] = T.CreateChecked(rng.NextGaussian());
+        var c0 = new T[m * n]; // C is accumulated into: the kernel adds each KC slice's tile to it
+        for (int i = 0; i < c0.Length; i++) c0[i] = T.CreateChecked(rng.NextGaussian());
         int saved = KernelSettings.Threads;
         try
         {
-            KernelSettings.Threads = 1;
-            var serial = new T[m * n];
-            MatMul.ABt(serial, a, b, m, n, k);
-            foreach (int threads in new[] { 2, 3 })
+            foreach (var (op, product) in new (string, Action<T[]>)[]
             {
-                KernelSettings.Threads = threads;
-                var parallel = new T[m * n];
-                MatMul.ABt(parallel, a, b, m, n, k);
-                for (int i = 0; i < serial.Length; i++)
-                    if (!serial[i].Equals(parallel[i]))
-                        throw new Xunit.Sdk.XunitException($"{typeof(T).Name} m={m} n={n} k={k}, {threads} threads: element [{i / n}, {i % n}] is {parallel[i]} but {serial[i]} on one thread");
+                ("ABt", c => MatMul.ABt(c, a, b, m, n, k, accumulate: true)),
+                ("AB", c => MatMul.AB(c, a, b, m, n, k, accumulate: true)),
+                ("AtB", c => MatMul.AtB(c, a, b, m, n, k, accumulate: true)),
+            })
+            {
+                KernelSettings.Threads = 1;
+                var serial = (T[])c0.Clone();
+                product(serial);
+                foreach (int threads in new[] { 2, 3, 4 })
+                {
+                    KernelSettings.Threads = threads;
+                    var parallel = (T[])c0.Clone();
+                    product(parallel);
+                    for (int i = 0; i < serial.Length; i++)
+                        if (!serial[i].Equals(parallel[i]))
+                            throw new Xunit.Sdk.XunitException($"{op} {typeof(T).Name} m={m} n={n} k={k}, {threads} threads: element [{i / n}, {i % n}] is {parallel[i]} but {serial[i]} on one thread");
+                }
             }
         }
         finally

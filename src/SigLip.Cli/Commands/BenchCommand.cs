@@ -21,8 +21,13 @@ namespace SigLip.Cli.Commands;
 /// `siglip bench [--report FILE.json] [--quick]`: the managed fast path against libtorch CPU
 /// (TorchSharp, called directly) on the same work, the same data and the same dtype, in one process.
 /// Managed and libtorch repetitions alternate, so that load from other processes on a shared machine
-/// hits both alike; each figure is the median of the repeats after warm-up. Ratio = managed / libtorch
-/// (lower is better). Every item also checks that both sides computed the same numbers.
+/// hits both alike; each figure is the median of the repeats after warm-up. Before each timed call
+/// the process waits until its own threads are idle (<see cref="Settle"/>): libtorch's OpenMP
+/// workers (libgomp) spin for milliseconds after each op and would otherwise take a core from the
+/// managed call that follows (and .NET's pool workers, briefly, from libtorch's). Each side is also
+/// timed back to back (its repeats in a row, its workers hot: libtorch's best case), reported beside.
+/// Ratio = managed / libtorch (lower is better). Every item also checks that both sides computed
+/// the same numbers.
 /// </summary>
 internal static class BenchCommand
 {
@@ -31,18 +36,20 @@ internal static class BenchCommand
         var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file (atomically)." };
         var quick = new Option<bool>("--quick") { Description = "Fewer repeats (1 warm-up + 3), same sizes: a rougher but faster run." };
         var only = new Option<string?>("--only") { Description = "Run only the items whose name contains one of these comma-separated words (e.g. matmul,loss)." };
+        var noSettle = new Option<bool>("--no-settle") { Description = "Do not wait for the process's threads to go idle before each timed call (the earlier method: libtorch's spinning OpenMP workers then overlap the managed call that follows)." };
         var threads = new Option<int>("--threads") { Description = "Threads for both sides (default: every core).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var command = new Command("bench", "Measure the managed fast path against libtorch CPU (TorchSharp) on the same work, and print managed/libtorch ratios.");
         command.Options.Add(report);
         command.Options.Add(quick);
         command.Options.Add(only);
         command.Options.Add(threads);
+        command.Options.Add(noSettle);
         command.SetAction(parse =>
         {
             int t = parse.GetValue(threads);
             if (t < 1) throw new ArgumentException($"--threads must be at least 1, got {t}.");
             var filter = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var result = Run(parse.GetValue(quick), filter, t, Console.Out);
+            var result = Run(parse.GetValue(quick), filter, t, !parse.GetValue(noSettle), Console.Out);
             if (parse.GetValue(report) is { } path)
             {
                 AtomicFile.WriteAllText(path, JsonSerializer.Serialize(result, JsonOptions));
@@ -69,7 +76,8 @@ internal static class BenchCommand
         [property: JsonPropertyName("libtorch")] string LibTorch,
         [property: JsonPropertyName("runtime")] string Runtime,
         [property: JsonPropertyName("load_average_start")] string LoadStart,
-        [property: JsonPropertyName("load_average_end")] string? LoadEnd);
+        [property: JsonPropertyName("load_average_end")] string? LoadEnd,
+        [property: JsonPropertyName("libtorch_env")] string LibTorchEnv);
 
     public sealed record Item(
         [property: JsonPropertyName("name")] string Name,
@@ -84,19 +92,25 @@ internal static class BenchCommand
         [property: JsonPropertyName("agreement")] string? Agreement,
         [property: JsonPropertyName("note")] string? Note,
         [property: JsonPropertyName("managed_mean_ms")] double? ManagedMeanMs = null,
-        [property: JsonPropertyName("libtorch_mean_ms")] double? LibTorchMeanMs = null);
+        [property: JsonPropertyName("libtorch_mean_ms")] double? LibTorchMeanMs = null,
+        [property: JsonPropertyName("managed_back_to_back_ms")] double? ManagedBackToBackMs = null,
+        [property: JsonPropertyName("libtorch_back_to_back_ms")] double? LibTorchBackToBackMs = null,
+        [property: JsonPropertyName("ratio_back_to_back")] double? RatioBackToBack = null,
+        [property: JsonPropertyName("settle_after_libtorch_ms")] double? SettleAfterLibTorchMs = null,
+        [property: JsonPropertyName("settle_after_managed_ms")] double? SettleAfterManagedMs = null);
 
     public sealed record Report(
         [property: JsonPropertyName("machine")] Machine Machine,
         [property: JsonPropertyName("repeats")] int Repeats,
         [property: JsonPropertyName("warmup")] int Warmup,
+        [property: JsonPropertyName("timing")] string TimingMethod,
         [property: JsonPropertyName("items")] IReadOnlyList<Item> Items);
 
-    private sealed record Settings(int Warmup, int Repeats);
+    private sealed record Settings(int Warmup, int Repeats, bool Settle);
 
-    private static Report Run(bool quick, string[]? only, int threads, TextWriter log)
+    private static Report Run(bool quick, string[]? only, int threads, bool settle, TextWriter log)
     {
-        var settings = quick ? new Settings(1, 3) : new Settings(2, 7);
+        var settings = quick ? new Settings(1, 3, settle) : new Settings(2, 7, settle);
         KernelSettings.Threads = threads;
         var torchProblem = LibTorchRuntime.CpuProblem();
         if (torchProblem is null) torch.set_num_threads(threads);
@@ -104,7 +118,8 @@ internal static class BenchCommand
         log.WriteLine($"cpu: {machine.Cpu}, {machine.Cores} cores, {machine.Isa}");
         log.WriteLine($"managed: {machine.ManagedKernels}; libtorch: {machine.LibTorch}; {machine.Runtime}");
         log.WriteLine($"load average at start: {machine.LoadStart} (the machine may be shared: ratios are measured side by side)");
-        log.WriteLine($"warm-up {settings.Warmup}, repeats {settings.Repeats}, median; managed and libtorch alternate");
+        log.WriteLine($"libtorch environment: {machine.LibTorchEnv}");
+        log.WriteLine($"timing: {TimingMethod(settings)}");
         log.WriteLine();
 
         var items = new List<Item>();
@@ -132,22 +147,35 @@ internal static class BenchCommand
             if (!Wanted(name)) continue;
             Add(run());
         }
-        return new Report(machine with { LoadEnd = LoadAverage() }, settings.Repeats, settings.Warmup, items);
+        return new Report(machine with { LoadEnd = LoadAverage() }, settings.Repeats, settings.Warmup, TimingMethod(settings), items);
     }
 
     private static string Format(Item i) =>
         $"{i.Name,-58} {i.DType,-8} managed {i.ManagedMs,9:F1} ms  libtorch {(i.LibTorchMs is { } l ? $"{l,9:F1} ms" : "      n/a   ")}  ratio {(i.Ratio is { } r ? $"{r,5:F2}" : " n/a ")}" +
         (i.ManagedGflops is { } mg ? $"  ({mg:F0} vs {i.LibTorchGflops:F0} GFLOP/s)" : "") +
         (i.ManagedMeanMs is { } mm ? $"  [means {mm:F1} / {(i.LibTorchMeanMs is { } lm ? lm.ToString("F1") : "n/a")} ms]" : "") +
+        (i.ManagedBackToBackMs is { } mb ? $"  [back to back {mb:F1} / {(i.LibTorchBackToBackMs is { } lb ? lb.ToString("F1") : "n/a")} ms{(i.RatioBackToBack is { } rb ? $", ratio {rb:F2}" : "")}]" : "") +
         (i.Target is null ? "" : $"  target {i.Target}: {(i.Met == true ? "met" : "MISSED")}") +
         (i.Agreement is null ? "" : $"\n{"",-58} agreement: {i.Agreement}") +
         (i.Note is null ? "" : $"\n{"",-58} note: {i.Note}");
 
     // ------------------------------------------------------------------ timing
 
-    /// <summary>Median milliseconds of each side, repetitions alternating between the two.</summary>
-    private static Timing Time(Action managed, Action? libtorch, Settings s)
+    private static string TimingMethod(Settings s) =>
+        $"warm-up {s.Warmup}, then {s.Repeats} repeats (x{MatMulRepeatScale} for matmul) alternating managed and libtorch, median; " +
+        (s.Settle
+            ? $"before each timed call the process waits until its own threads are idle (< {SettleBusyFraction:P0} of a core over {SettleWindowMs} ms, at most {SettleMaxMs} ms), " +
+              "so neither side's idle workers (libgomp's spin after a libtorch op, .NET's pool) run during the other side's call; "
+            : "--no-settle: no wait between the calls (each side's idle workers may still be spinning when the other side's call starts); ") +
+        "'back to back': the same repeats of each side in a row (its workers hot)" + (s.Settle ? ", after the same wait" : "");
+
+    /// <summary>
+    /// Median milliseconds of each side: repetitions alternating between the two, each after
+    /// <see cref="Settle"/>; then each side's repetitions back to back.
+    /// </summary>
+    private static Timing Time(Action managed, Action? libtorch, Settings s, int repeatScale = 1)
     {
+        int repeats = s.Repeats * repeatScale;
         for (int w = 0; w < s.Warmup; w++)
         {
             managed();
@@ -155,21 +183,89 @@ internal static class BenchCommand
         }
         var m = new List<double>();
         var t = new List<double>();
-        for (int r = 0; r < s.Repeats; r++)
+        var settleAfterTorch = new List<double>();
+        var settleAfterManaged = new List<double>();
+        for (int r = 0; r < repeats; r++)
         {
-            var sw = Stopwatch.StartNew();
-            managed();
-            m.Add(sw.Elapsed.TotalMilliseconds);
+            settleAfterTorch.Add(s.Settle ? Settle() : 0);
+            m.Add(Milliseconds(managed));
             if (libtorch is null) continue;
-            sw.Restart();
-            libtorch();
-            t.Add(sw.Elapsed.TotalMilliseconds);
+            settleAfterManaged.Add(s.Settle ? Settle() : 0);
+            t.Add(Milliseconds(libtorch));
         }
-        return new Timing(Median(m), libtorch is null ? null : Median(t), m.Average(), libtorch is null ? null : t.Average());
+        var mBack = new List<double>();
+        var tBack = new List<double>();
+        if (s.Settle) Settle();
+        for (int r = 0; r < repeats; r++) mBack.Add(Milliseconds(managed));
+        if (libtorch is not null)
+        {
+            if (s.Settle) Settle();
+            for (int r = 0; r < repeats; r++) tBack.Add(Milliseconds(libtorch));
+        }
+        bool torch = libtorch is not null;
+        return new Timing(Median(m), torch ? Median(t) : null, m.Average(), torch ? t.Average() : null,
+            Median(mBack), torch ? Median(tBack) : null, Median(settleAfterTorch), torch ? Median(settleAfterManaged) : null);
     }
 
-    /// <summary>Medians (the reported figures) and means (which include GC pauses and other outliers).</summary>
-    private sealed record Timing(double Managed, double? Torch, double ManagedMean, double? TorchMean);
+    private static double Milliseconds(Action action)
+    {
+        var sw = Stopwatch.StartNew();
+        action();
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>Medians (the reported figures), means (which include GC pauses and other outliers), back-to-back medians, settle waits.</summary>
+    private sealed record Timing(double Managed, double? Torch, double ManagedMean, double? TorchMean,
+        double ManagedBackToBack, double? TorchBackToBack, double SettleAfterTorch, double? SettleAfterManaged);
+
+    // ------------------------------------------------------------------ settling
+
+    private const int MatMulRepeatScale = 3;
+    private const double SettleWindowMs = 5;
+    private const double SettleBusyFraction = 0.2;
+    private const double SettleMaxMs = 250;
+
+    /// <summary>
+    /// Waits until this process's threads together use less than <see cref="SettleBusyFraction"/> of
+    /// one core over a <see cref="SettleWindowMs"/> window (at most <see cref="SettleMaxMs"/>), and
+    /// returns how long it waited. Idle OpenMP workers spin (libgomp's default: about 300,000 polls,
+    /// milliseconds) before they sleep; on a 2-core machine that spin takes one core from whatever the
+    /// process times next. Measured with the process CPU clock, which counts every thread.
+    /// </summary>
+    private static double Settle()
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalMilliseconds < SettleMaxMs)
+        {
+            double cpu0 = ProcessCpuMs(), wall0 = sw.Elapsed.TotalMilliseconds;
+            Thread.Sleep(TimeSpan.FromMilliseconds(SettleWindowMs));
+            double busy = (ProcessCpuMs() - cpu0) / (sw.Elapsed.TotalMilliseconds - wall0);
+            if (busy < SettleBusyFraction) break;
+        }
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private const int ClockProcessCpuTime = 2; // CLOCK_PROCESS_CPUTIME_ID: all threads, nanoseconds
+
+    /// <summary>CPU milliseconds used by all of this process's threads.</summary>
+    private static double ProcessCpuMs()
+    {
+        if (OperatingSystem.IsLinux() && ClockGetTime(ClockProcessCpuTime, out var ts) == 0)
+            return ts.Seconds * 1e3 + ts.Nanoseconds / 1e6;
+        // Elsewhere: the portable, coarser counter.
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime.TotalMilliseconds;
+    }
 
     private static double Median(List<double> values)
     {
@@ -182,11 +278,14 @@ internal static class BenchCommand
         string? agreement, string? note, double? flops = null)
     {
         double? ratio = ms.Torch is { } t ? ms.Managed / t : null;
+        double? ratioBack = ms.TorchBackToBack is { } tb ? ms.ManagedBackToBack / tb : null;
         return new Item(name, dtype, Round(ms.Managed), ms.Torch is { } tt ? Round(tt) : null, ratio is { } r ? Math.Round(r, 3) : null,
             flops is { } f ? Math.Round(f / ms.Managed / 1e6, 1) : null,
             flops is { } f2 && ms.Torch is { } t2 ? Math.Round(f2 / t2 / 1e6, 1) : null,
             target, ratio is { } r2 && meets is not null ? meets(r2) : null, agreement, note,
-            Round(ms.ManagedMean), ms.TorchMean is { } tm ? Round(tm) : null);
+            Round(ms.ManagedMean), ms.TorchMean is { } tm ? Round(tm) : null,
+            Round(ms.ManagedBackToBack), ms.TorchBackToBack is { } tb2 ? Round(tb2) : null, ratioBack is { } rb ? Math.Round(rb, 3) : null,
+            ms.SettleAfterTorch > 0 ? Round(ms.SettleAfterTorch) : null, ms.SettleAfterManaged is { } sm && sm > 0 ? Round(sm) : null);
     }
 
     private static double Round(double ms) => Math.Round(ms, ms < 10 ? 3 : 1);
@@ -237,7 +336,7 @@ internal static class BenchCommand
         void Managed() => MatMul.AB(c, a, b, n, n, n);
         double flops = 2.0 * n * n * n;
         if (torchProblem is not null)
-            return Make(name, "float32", Time(Managed, null, s), null, null, null, $"libtorch unavailable: {torchProblem}", flops);
+            return Make(name, "float32", Time(Managed, null, s, MatMulRepeatScale), null, null, null, $"libtorch unavailable: {torchProblem}", flops);
         using var ta = ToTorch(a, n, n);
         using var tb = ToTorch(b, n, n);
         void Torch()
@@ -245,7 +344,7 @@ internal static class BenchCommand
             using var scope = torch.NewDisposeScope();
             _ = ta.matmul(tb);
         }
-        var ms = Time(Managed, Torch, s);
+        var ms = Time(Managed, Torch, s, MatMulRepeatScale);
         string agreement;
         using (var scope = torch.NewDisposeScope())
             agreement = $"max|managed - libtorch| / max|libtorch| = {RelativeGap(ToDoubles(c), FromTorch(ta.matmul(tb))):E1}";
@@ -468,7 +567,20 @@ internal static class BenchCommand
             : $"unavailable ({torchProblem})";
         return new Machine(cpu, Environment.ProcessorCount, string.Join("+", isa),
             $"Vector256+FMA kernels ({KernelSettings.Describe()})", lib,
-            $"{RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}", LoadAverage() ?? "unknown", null);
+            $"{RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}", LoadAverage() ?? "unknown", null, LibTorchEnvironment());
+    }
+
+    /// <summary>
+    /// The OpenMP settings libtorch's libgomp read when it loaded (this process's environment, as
+    /// inherited: the bench changes none of it).
+    /// </summary>
+    private static string LibTorchEnvironment()
+    {
+        var names = new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OMP_PROC_BIND", "MKL_NUM_THREADS" };
+        var set = names.Select(n => (n, v: Environment.GetEnvironmentVariable(n))).Where(p => p.v is not null).Select(p => $"{p.n}={p.v}").ToList();
+        return (set.Count == 0 ? "OMP_WAIT_POLICY, GOMP_SPINCOUNT, OMP_NUM_THREADS unset: libgomp's defaults (idle workers spin, then sleep)"
+                : string.Join(", ", set) + " (inherited; unchanged by the bench)")
+            + "; libtorch threads set by torch.set_num_threads";
     }
 
     private static string? LoadAverage()

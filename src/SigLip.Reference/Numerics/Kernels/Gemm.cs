@@ -8,11 +8,15 @@ namespace SigLip.Reference.Numerics.Kernels;
 /// The blocked, packed matrix product behind <see cref="MatMul"/>: C[m,n] += op(A)[m,k] · op(B)[k,n]
 /// for float and double, in the Goto/BLIS shape:
 ///   for jc (NC columns of B)  -> for pc (KC deep)  -> pack B block [KC x NC] into NR-wide panels
-///     -> for ic (MC rows of A) in parallel -> pack A block [MC x KC] into MR-tall panels
+///     -> for ic (MC rows of A) -> pack A block [MC x KC] into MR-tall panels
 ///       -> for jr, ir: a 6 x NR micro-kernel (NR = two Vector256) kept in 12 registers, FMA.
+/// On several threads (<see cref="ParallelProduct"/>) op(B) is packed once, shared, and the rows are
+/// split into many small tasks that threads claim one at a time. Every element of C is summed in the
+/// same order either way (KC slices in order, each by the same micro-kernel), so the parallel product
+/// is bit-identical to the one-thread product.
 /// Operands are raw pointers with leading dimensions, so strided views (one head of an attention
-/// tensor) need no copies. Callers pin; this class never allocates after warm-up (packing buffers
-/// are per-thread and pinned).
+/// tensor) need no copies. Callers pin; this class never allocates large arrays after warm-up
+/// (packing buffers are per-thread and pinned).
 /// </summary>
 internal static unsafe class Gemm<T> where T : unmanaged
 {
@@ -23,8 +27,16 @@ internal static unsafe class Gemm<T> where T : unmanaged
     private const int MC = 96;
     private static readonly int NC = typeof(T) == typeof(float) ? 2048 : 2048;
 
+    // Row tasks per thread in the parallel product: enough that a thread slowed by another process
+    // (or by another library's spinning workers) leaves its share to the others.
+    private const int TasksPerThread = 8;
+    // B panels packed per claimed packing task.
+    private const int PackChunkPanels = 8;
+
     [ThreadStatic] private static T[]? packedA;
     [ThreadStatic] private static T[]? packedB;
+    // All of op(B), packed by the threads of one parallel product; owned by the calling thread.
+    [ThreadStatic] private static T[]? sharedPackedB;
 
     /// <summary>Work (m*n*k) below which one thread does the whole product.</summary>
     private const long SerialWork = 96L * 96 * 96;
@@ -43,27 +55,15 @@ internal static unsafe class Gemm<T> where T : unmanaged
             return;
         }
         int threads = parallel && (long)m * n * k >= SerialWork ? KernelSettings.Threads : 1;
-        if (threads > 1 && n >= threads * 4 * NR)
-        {
-            // One parallel region per product: each thread computes its own NR-aligned band of
-            // columns serially, with its own packing buffers, so there is no hand-off between KC
-            // slices. Every element is summed in the same order as the serial product.
-            int panels = (n + NR - 1) / NR;
-            T* aa = a, bb = b, cc = c;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-            {
-                int j0 = (int)((long)panels * t / threads) * NR, j1 = Math.Min(n, (int)((long)panels * (t + 1) / threads) * NR);
-                if (j1 <= j0) return;
-                Blocked(aa, lda, transA, transB ? bb + (long)j0 * ldb : bb + j0, ldb, transB, cc + j0, ldc, m, j1 - j0, k, 1);
-            });
-            return;
-        }
-        Blocked(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, threads);
+        if (threads > 1)
+            ParallelProduct(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, threads);
+        else
+            Blocked(a, lda, transA, b, ldb, transB, c, ldc, m, n, k);
     }
 
-    /// <summary>The blocked product on <paramref name="threads"/> threads (1: serial).</summary>
+    /// <summary>The blocked product on the calling thread.</summary>
     private static void Blocked(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
-        int m, int n, int k, int threads)
+        int m, int n, int k)
     {
         int nr = NR;
         for (int jc = 0; jc < n; jc += NC)
@@ -75,59 +75,124 @@ internal static unsafe class Gemm<T> where T : unmanaged
                 int kc = Math.Min(KC, k - pc);
                 T* bBlock = transB ? b + (long)jc * ldb + pc : b + (long)pc * ldb + jc;
                 var pb = Buffer(ref packedB, (long)ncPanels * nr * KC);
-                fixed (T* pbPtr = pb)
+                var pa = Buffer(ref packedA, (long)(MC / MR) * MR * KC);
+                fixed (T* pbp = pb)
+                fixed (T* pap = pa)
                 {
-                    T* pbp = pbPtr;
-                    if (threads > 1 && ncPanels >= 8)
+                    for (int q = 0; q < ncPanels; q++)
+                        PackB(bBlock + (transB ? (long)q * nr * ldb : q * nr), ldb, transB, kc, Math.Min(nr, nc - q * nr), pbp + (long)q * nr * kc);
+                    for (int ic = 0; ic < m; ic += MC)
                     {
-                        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-                        {
-                            int lo = (int)((long)ncPanels * t / threads), hi = (int)((long)ncPanels * (t + 1) / threads);
-                            for (int q = lo; q < hi; q++)
-                                PackB(bBlock + (transB ? (long)q * nr * ldb : q * nr), ldb, transB, kc, Math.Min(nr, nc - q * nr), pbp + (long)q * nr * kc);
-                        });
-                    }
-                    else
-                    {
-                        for (int q = 0; q < ncPanels; q++)
-                            PackB(bBlock + (transB ? (long)q * nr * ldb : q * nr), ldb, transB, kc, Math.Min(nr, nc - q * nr), pbp + (long)q * nr * kc);
-                    }
-
-                    int mBlocks = (m + MC - 1) / MC;
-                    // Enough tasks for both cores even when m is small: split the columns too.
-                    int nSplits = threads > 1 ? Math.Clamp((2 * threads + mBlocks - 1) / mBlocks, 1, Math.Max(1, ncPanels / 4)) : 1;
-                    int tasks = mBlocks * nSplits;
-                    T* aBase = a; T* cBase = c;
-                    void Task(int task)
-                    {
-                        int ib = task / nSplits, js = task % nSplits;
-                        int ic = ib * MC, mc = Math.Min(MC, m - ic);
-                        int q0 = (int)((long)ncPanels * js / nSplits), q1 = (int)((long)ncPanels * (js + 1) / nSplits);
+                        int mc = Math.Min(MC, m - ic);
                         int mPanels = (mc + MR - 1) / MR;
-                        var pa = Buffer(ref packedA, (long)mPanels * MR * KC);
-                        fixed (T* pap = pa)
+                        T* aBlock = transA ? a + (long)pc * lda + ic : a + (long)ic * lda + pc;
+                        for (int r = 0; r < mPanels; r++)
+                            PackA(aBlock + (transA ? r * MR : (long)r * MR * lda), lda, transA, kc, Math.Min(MR, mc - r * MR), pap + (long)r * MR * kc);
+                        for (int q = 0; q < ncPanels; q++)
                         {
-                            T* aBlock = transA ? aBase + (long)pc * lda + ic : aBase + (long)ic * lda + pc;
+                            int j = jc + q * nr, ncols = Math.Min(nr, n - j);
+                            T* bp = pbp + (long)q * nr * kc;
                             for (int r = 0; r < mPanels; r++)
-                                PackA(aBlock + (transA ? r * MR : (long)r * MR * lda), lda, transA, kc, Math.Min(MR, mc - r * MR), pap + (long)r * MR * kc);
-                            for (int q = q0; q < q1; q++)
                             {
-                                int j = jc + q * nr, ncols = Math.Min(nr, n - j);
-                                T* bp = pbp + (long)q * nr * kc;
-                                for (int r = 0; r < mPanels; r++)
+                                int i = ic + r * MR, nrows = Math.Min(MR, m - i);
+                                MicroKernel(kc, pap + (long)r * MR * kc, bp, c + (long)i * ldc + j, ldc, nrows, ncols);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private sealed class TaskCounter
+    {
+        public int Next;
+        public int Claim() => Interlocked.Increment(ref Next) - 1;
+    }
+
+    /// <summary>
+    /// The blocked product on several threads, in two rounds:
+    ///   1. pack all of op(B) once: KC slice pc, panel q at pb[pc*nPanels*NR + q*NR*kc];
+    ///   2. tasks = chunks of MR-row panels (times column splits when there are few rows); each task
+    ///      packs its own rows of A per KC slice and runs the micro-kernel over its columns.
+    /// Threads claim tasks one at a time, so the work is shared by whichever threads are running:
+    /// a fixed split (one band per thread) waits for the slowest thread, and a thread that shares
+    /// its core with another process is slow for milliseconds, which is a whole 1024³ product.
+    /// </summary>
+    private static void ParallelProduct(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
+        int m, int n, int k, int threads)
+    {
+        int nr = NR;
+        int nPanels = (n + nr - 1) / nr;                       // NR-wide column panels of op(B) and C
+        int mPanels = (m + MR - 1) / MR;                       // MR-tall row panels of op(A) and C
+        int kBlocks = (k + KC - 1) / KC;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        var shared = Buffer(ref sharedPackedB, (long)k * nPanels * nr); // [k, nPanels * NR] packed
+        fixed (T* pbAll = shared)
+        {
+            T* pb = pbAll;
+            int packChunks = (nPanels + PackChunkPanels - 1) / PackChunkPanels;
+            int packTasks = kBlocks * packChunks;
+            var packed = new TaskCounter();
+            Parallel.For(0, threads, options, _ =>
+            {
+                for (int task; (task = packed.Claim()) < packTasks;)
+                {
+                    int pc = task / packChunks * KC, kc = Math.Min(KC, k - pc);
+                    int q0 = task % packChunks * PackChunkPanels, q1 = Math.Min(nPanels, q0 + PackChunkPanels);
+                    for (int q = q0; q < q1; q++)
+                    {
+                        int j = q * nr;
+                        PackB(transB ? b + (long)j * ldb + pc : b + (long)pc * ldb + j, ldb, transB, kc, Math.Min(nr, n - j),
+                            pb + (long)pc * nPanels * nr + (long)q * nr * kc);
+                    }
+                }
+            });
+
+            // Row chunks of at most MC rows, about TasksPerThread per thread; split the columns too
+            // when the rows alone give fewer than 4 tasks per thread.
+            int chunkPanels = Math.Clamp((mPanels + TasksPerThread * threads - 1) / (TasksPerThread * threads), 1, MC / MR);
+            int rowChunks = (mPanels + chunkPanels - 1) / chunkPanels;
+            int colSplits = rowChunks >= 4 * threads ? 1 : Math.Clamp((4 * threads + rowChunks - 1) / rowChunks, 1, Math.Max(1, nPanels / 4));
+            int tasks = rowChunks * colSplits;
+            int ncPanels = NC / nr;
+            var computed = new TaskCounter();
+            Parallel.For(0, threads, options, _ =>
+            {
+                var pa = Buffer(ref packedA, (long)chunkPanels * MR * KC);
+                fixed (T* pap = pa)
+                {
+                    for (int task; (task = computed.Claim()) < tasks;)
+                    {
+                        int r0 = task / colSplits * chunkPanels, r1 = Math.Min(mPanels, r0 + chunkPanels);
+                        int split = task % colSplits;
+                        int q0 = (int)((long)nPanels * split / colSplits), q1 = (int)((long)nPanels * (split + 1) / colSplits);
+                        int i0 = r0 * MR;
+                        for (int jq = q0; jq < q1; jq += ncPanels)
+                        {
+                            int jqEnd = Math.Min(q1, jq + ncPanels);
+                            for (int pc = 0; pc < k; pc += KC)
+                            {
+                                int kc = Math.Min(KC, k - pc);
+                                T* aBlock = transA ? a + (long)pc * lda + i0 : a + (long)i0 * lda + pc;
+                                for (int r = 0; r < r1 - r0; r++)
+                                    PackA(aBlock + (transA ? r * MR : (long)r * MR * lda), lda, transA, kc, Math.Min(MR, m - i0 - r * MR), pap + (long)r * MR * kc);
+                                T* bSlice = pb + (long)pc * nPanels * nr;
+                                for (int q = jq; q < jqEnd; q++)
                                 {
-                                    int i = ic + r * MR, nrows = Math.Min(MR, m - i);
-                                    MicroKernel(kc, pap + (long)r * MR * kc, bp, cBase + (long)i * ldc + j, ldc, nrows, ncols);
+                                    int j = q * nr, ncols = Math.Min(nr, n - j);
+                                    T* bp = bSlice + (long)q * nr * kc;
+                                    for (int r = 0; r < r1 - r0; r++)
+                                    {
+                                        int i = i0 + r * MR;
+                                        MicroKernel(kc, pap + (long)r * MR * kc, bp, c + (long)i * ldc + j, ldc, Math.Min(MR, m - i), ncols);
+                                    }
                                 }
                             }
                         }
                     }
-                    if (threads > 1 && tasks > 1)
-                        Parallel.For(0, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Task);
-                    else
-                        for (int t = 0; t < tasks; t++) Task(t);
                 }
-            }
+            });
         }
     }
 
