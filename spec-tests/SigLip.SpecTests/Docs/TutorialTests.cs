@@ -156,7 +156,8 @@ public sealed class TutorialTests(ITestOutputHelper output)
         string work = Path.Combine(Path.GetTempPath(), "siglip-tutorial-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(work);
         // The tutorial runs from the repository root; golden verify and the training gate find golden/ there.
-        Directory.CreateSymbolicLink(Path.Combine(work, "golden"), Path.Combine(DocPaths.Root, "golden"));
+        string goldenLink = Path.Combine(work, "golden");
+        Directory.CreateSymbolicLink(goldenLink, Path.Combine(DocPaths.Root, "golden"));
         string previous = Directory.GetCurrentDirectory();
         var total = Stopwatch.StartNew();
         try
@@ -182,6 +183,8 @@ public sealed class TutorialTests(ITestOutputHelper output)
         finally
         {
             Directory.SetCurrentDirectory(previous);
+            // Remove the link itself first, so that no recursive delete can ever reach the repository's golden/.
+            Directory.Delete(goldenLink);
             try { Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
