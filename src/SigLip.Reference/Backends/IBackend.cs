@@ -20,9 +20,11 @@ public enum LossKind
 [Flags]
 public enum LockedTowers
 {
+    /// <summary>Both towers train.</summary>
     None = 0,
     /// <summary>SigLiT: the image tower is frozen.</summary>
     Image = 1,
+    /// <summary>The text tower is frozen.</summary>
     Text = 2,
 }
 
@@ -41,6 +43,7 @@ public sealed record BackendOptions(string? DType = null, string? LibTorchPath =
 /// <param name="NormEpsilon">Added to the L2 norm before dividing (0 matches HF; big_vision uses 1e-8).</param>
 public sealed record LossOptions(LossKind Kind = LossKind.Sigmoid, int Chunks = 1, double NormEpsilon = 0.0)
 {
+    /// <summary>The paper's setting: sigmoid loss, dense (one device), no epsilon in the L2 norm (as HF).</summary>
     public static LossOptions Default { get; } = new();
 }
 
@@ -85,14 +88,23 @@ public sealed record StepResult(double Loss, IReadOnlyDictionary<string, Tensor>
 /// <summary>The names of a model's outputs, as HF transformers calls them.</summary>
 public static class OutputNames
 {
+    /// <summary>[B, D] L2-normalised image embeddings.</summary>
     public const string ImageEmbeds = "image_embeds";
+    /// <summary>[B, D] L2-normalised text embeddings.</summary>
     public const string TextEmbeds = "text_embeds";
+    /// <summary>[B, B] logits, row = text: t * text_embeds @ image_embeds^T + b.</summary>
     public const string LogitsPerText = "logits_per_text";
+    /// <summary>[B, B] logits, row = image (the transpose of <see cref="LogitsPerText"/>).</summary>
     public const string LogitsPerImage = "logits_per_image";
+    /// <summary>[1] the batch's loss.</summary>
     public const string Loss = "loss";
+    /// <summary>[B, N, H] the vision tower's tokens after the final LayerNorm.</summary>
     public const string VisionLastHiddenState = "vision_last_hidden_state";
+    /// <summary>[B, H] the MAP head's output (before normalisation).</summary>
     public const string VisionPoolerOutput = "vision_pooler_output";
+    /// <summary>[B, L, H] the text tower's tokens after the final LayerNorm.</summary>
     public const string TextLastHiddenState = "text_last_hidden_state";
+    /// <summary>[B, D] the last token's state through the text head (before normalisation).</summary>
     public const string TextPoolerOutput = "text_pooler_output";
     /// <summary>Gradients are stored as <c>grad.&lt;parameter name&gt;</c>.</summary>
     public const string GradPrefix = "grad.";
@@ -101,7 +113,9 @@ public static class OutputNames
 /// <summary>A model living on a backend: its parameters, forward, backward and optimizer.</summary>
 public interface ISiglipModel : IDisposable
 {
+    /// <summary>The model's shapes (both towers).</summary>
     SiglipConfig Config { get; }
+    /// <summary>The towers that are frozen: no gradients, no updates.</summary>
     LockedTowers Locked { get; }
 
     /// <summary>Forward only. With <paramref name="collectOutputs"/>, every named output comes back.</summary>
@@ -125,6 +139,7 @@ public interface ISiglipModel : IDisposable
     /// <summary>The optimizer's state (moments and step count), for checkpoints.</summary>
     NamedTensors GetOptimizerState();
 
+    /// <summary>Restores the optimizer's state from <see cref="GetOptimizerState"/> (a checkpoint); the names must match.</summary>
     void SetOptimizerState(IReadOnlyDictionary<string, Tensor> state);
 
     /// <summary>L2-normalised image embeddings [B, D] of pixel values [B, C, H, W].</summary>
@@ -137,6 +152,7 @@ public interface ISiglipModel : IDisposable
 /// <summary>A started backend.</summary>
 public interface IBackend : IDisposable
 {
+    /// <summary>The name it was started under (e.g. "reference", "torch", "cuda").</summary>
     string Name { get; }
     /// <summary>Where it computes, in words (e.g. "cpu", "cuda:0 NVIDIA H200").</summary>
     string Device { get; }
@@ -153,7 +169,9 @@ public interface IBackend : IDisposable
 /// <summary>A backend that can be found by name, probed and started.</summary>
 public interface IBackendProvider
 {
+    /// <summary>The backend's name, as <c>--backend</c> and <see cref="BackendRegistry.Find"/> take it.</summary>
     string Name { get; }
+    /// <summary>What it is, in one line (shown by <c>siglip backends</c>).</summary>
     string Description { get; }
     /// <summary>Cheap check: can it start here? If not, the reason says what was tried and what to set.</summary>
     BackendAvailability Probe();

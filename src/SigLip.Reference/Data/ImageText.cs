@@ -15,6 +15,7 @@ public interface IImageTextSource
 
     /// <summary>Image side length in pixels, and channels, of every example.</summary>
     int ImageSize { get; }
+    /// <summary>Colour channels of every example (3 for RGB).</summary>
     int Channels { get; }
 
     /// <summary>
@@ -30,6 +31,7 @@ public interface IImageTextSource
 /// <summary>Turns captions into token ids of a fixed length (SigLIP pads with the end token, no mask).</summary>
 public interface ITextTokenizer
 {
+    /// <summary>The number of token ids it can produce (the text tower's vocab size must be at least this).</summary>
     int VocabSize { get; }
 
     /// <summary>Token ids [texts.Count, maxLength].</summary>

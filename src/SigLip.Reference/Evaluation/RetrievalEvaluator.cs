@@ -15,13 +15,18 @@ public sealed record RetrievalResult(
     IReadOnlyList<RecallAtK> ImageToText,
     IReadOnlyList<RecallAtK> TextToImage)
 {
+    /// <summary>Image-to-text recall@<paramref name="k"/>; a K that was not computed throws, listing the computed ones.</summary>
     public double ImageToTextRecallAt(int k) => Find(ImageToText, k, "image-to-text");
+    /// <summary>Text-to-image recall@<paramref name="k"/>; a K that was not computed throws, listing the computed ones.</summary>
     public double TextToImageRecallAt(int k) => Find(TextToImage, k, "text-to-image");
 
     private static double Find(IReadOnlyList<RecallAtK> list, int k, string direction) =>
         list.FirstOrDefault(r => r.K == k)?.Recall
         ?? throw new ArgumentException($"No {direction} recall@{k} was computed; computed: {string.Join(", ", list.Select(r => r.K))}.");
 }
+
+/// <summary>The distinct texts among some captions, and each caption's index into them.</summary>
+public sealed record DistinctTextsResult(IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption);
 
 /// <summary>
 /// Image-text retrieval recall@K in both directions, by cosine similarity of the normalised
@@ -38,13 +43,15 @@ public sealed record RetrievalResult(
 /// and a K at or above the number of candidates gives recall 1.
 /// </para>
 /// </summary>
-/// <summary>The distinct texts among some captions, and each caption's index into them.</summary>
-public sealed record DistinctTextsResult(IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption);
-
 public static class RetrievalEvaluator
 {
+    /// <summary>Recall@1, @5 and @10.</summary>
     public static IReadOnlyList<int> DefaultKs { get; } = [1, 5, 10];
 
+    /// <summary>
+    /// Embeds the images and the distinct captions of <paramref name="examples"/> with
+    /// <paramref name="model"/> and gives recall@K in both directions (rules above).
+    /// </summary>
     public static RetrievalResult Evaluate(
         ISiglipModel model,
         ITextTokenizer tokenizer,

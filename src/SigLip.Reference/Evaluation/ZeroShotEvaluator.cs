@@ -37,6 +37,7 @@ public static class ZeroShotEvaluator
     /// <summary>The slot in a template where the class name goes, e.g. "a photo of a {}".</summary>
     public const string Slot = "{}";
 
+    /// <summary>Classifies the images of <paramref name="examples"/> among <paramref name="classNames"/> as described above; accuracy against each example's class.</summary>
     public static ZeroShotResult Evaluate(
         ISiglipModel model,
         ITextTokenizer tokenizer,

@@ -19,8 +19,10 @@ public static class HfConfig
     /// <summary>The activations this reference implements (GELU, tanh form).</summary>
     public static IReadOnlyList<string> SupportedActivations { get; } = ["gelu_pytorch_tanh"];
 
+    /// <summary>The model configuration in an HF <c>config.json</c>; fields it leaves out take transformers' defaults.</summary>
     public static SiglipConfig Read(string configJsonPath) => ReadDetailed(configJsonPath).Config;
 
+    /// <summary>The same as <see cref="Read"/>, with what was read besides the config (see <see cref="HfConfigRead"/>).</summary>
     public static HfConfigRead ReadDetailed(string configJsonPath)
     {
         if (!File.Exists(configJsonPath)) throw new FileNotFoundException($"{configJsonPath}: no such config.json.", configJsonPath);

@@ -22,10 +22,15 @@ public sealed record AttentionWeights(
 /// <summary>What self-attention's forward keeps for its backward.</summary>
 public sealed class SelfAttentionSaved(int batch, int tokens, int width, int heads)
 {
+    /// <summary>[B, N, H] queries (all heads side by side).</summary>
     public double[] Query { get; } = new double[batch * tokens * width];            // [B, N, H]
+    /// <summary>[B, N, H] keys.</summary>
     public double[] Key { get; } = new double[batch * tokens * width];              // [B, N, H]
+    /// <summary>[B, N, H] values.</summary>
     public double[] Value { get; } = new double[batch * tokens * width];            // [B, N, H]
+    /// <summary>[B, NH, N, N] softmax attention weights, row = query token.</summary>
     public double[] Probs { get; } = new double[batch * heads * tokens * tokens];   // [B, NH, N, N]
+    /// <summary>[B, N, H] before out_proj</summary>
     public double[] Context { get; } = new double[batch * tokens * width];          // [B, N, H] before out_proj
 }
 

@@ -6,9 +6,11 @@ public sealed record Tolerance(double Atol, double Rtol)
     /// <summary>float64 against HF transformers float64 (the encoders issue's bound).</summary>
     public static Tolerance Float64 { get; } = new(1e-11, 1e-9);
 
+    /// <summary>Whether |actual - expected| &lt;= Atol + Rtol |expected| (NaN is never accepted).</summary>
     public bool Accepts(double actual, double expected) =>
         Math.Abs(actual - expected) <= Atol + Rtol * Math.Abs(expected);
 
+    /// <summary>"atol X, rtol Y".</summary>
     public override string ToString() => $"atol {Atol:G3}, rtol {Rtol:G3}";
 }
 
@@ -24,6 +26,7 @@ public sealed record Comparison(
     Tolerance Tolerance,
     string? Problem = null)
 {
+    /// <summary>One line: pass or FAIL, the largest errors, the worst element (index, actual, expected) and the tolerance.</summary>
     public override string ToString() => Problem is not null
         ? $"{Name}: FAIL ({Problem})"
         : $"{Name}: {(Passed ? "pass" : "FAIL")} max abs {MaxAbsError:E3}, max rel {MaxRelError:E3}, worst at {Tensor.ShapeToString(WorstIndex)} actual {WorstActual:R} expected {WorstExpected:R} ({Tolerance})";

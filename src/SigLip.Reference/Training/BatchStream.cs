@@ -8,6 +8,7 @@ namespace SigLip.Reference.Training;
 /// </summary>
 public sealed record DataPosition(int Epoch, long Index)
 {
+    /// <summary>The beginning: epoch 0, nothing consumed.</summary>
     public static DataPosition Start { get; } = new(0, 0);
 }
 
@@ -92,5 +93,6 @@ public sealed class BatchStream : IDisposable
 
     private IEnumerator<ImageTextExample> OpenEpoch(int epoch) => _source.Examples(unchecked(_seed + epoch)).GetEnumerator();
 
+    /// <summary>Releases the source's current epoch enumerator.</summary>
     public void Dispose() => _examples.Dispose();
 }

@@ -22,6 +22,7 @@ public sealed record TrainingState(
     string DataDescription,
     int FormatVersion = TrainingState.CurrentFormat)
 {
+    /// <summary>The trainer_state.json format this version writes and reads.</summary>
     public const int CurrentFormat = 1;
 }
 
@@ -43,10 +44,15 @@ public sealed record LoadedTrainingCheckpoint(string Folder, SiglipConfig Config
 /// </summary>
 public static class TrainingCheckpoint
 {
+    /// <summary>The parameters (HF names), as in an HF model folder.</summary>
     public const string ModelFile = "model.safetensors";
+    /// <summary>The model's HF config.json.</summary>
     public const string ConfigFile = "config.json";
+    /// <summary>AdamW's moments and step count.</summary>
     public const string OptimizerFile = "optimizer.safetensors";
+    /// <summary>Step, settings, data position and losses.</summary>
     public const string StateFile = "trainer_state.json";
+    /// <summary>The file in the run folder naming the newest complete checkpoint folder.</summary>
     public const string LatestFile = "latest";
     private const string StepPrefix = "step-";
 

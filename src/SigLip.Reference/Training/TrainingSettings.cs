@@ -36,9 +36,12 @@ public sealed record TrainingSettings(
     double InitialLogitBias = SigmoidLoss.PaperInitialLogitBias,
     int KeepCheckpoints = 2)
 {
+    /// <summary><see cref="Optimizer"/>, or the AdamW defaults when it is null.</summary>
     [JsonIgnore] public AdamWSettings OptimizerSettings => Optimizer ?? new AdamWSettings();
+    /// <summary><see cref="Loss"/>, or <see cref="LossOptions.Default"/> (dense sigmoid) when it is null.</summary>
     [JsonIgnore] public LossOptions LossSettings => Loss ?? LossOptions.Default;
 
+    /// <summary>The learning-rate schedule these settings describe: linear warmup, then cosine to the minimum.</summary>
     [JsonIgnore] public LearningRateSchedule Schedule => new(LearningRate, WarmupSteps, Steps, MinLearningRate);
 
     /// <summary>Throws naming the setting when it cannot be used.</summary>
@@ -104,5 +107,6 @@ public sealed class TrainingDivergedException(string message, int step, string? 
 {
     /// <summary>The step (1-based) whose loss or gradient was not finite.</summary>
     public int Step { get; } = step;
+    /// <summary>The newest checkpoint saved before the divergence (left as it was), or null when none was.</summary>
     public string? LastGoodCheckpoint { get; } = lastGoodCheckpoint;
 }

@@ -33,6 +33,7 @@ public sealed record ShapesDatasetOptions(
     double ColourJitter = 0.08,
     bool HoldOutCombinations = true)
 {
+    /// <summary>The defaults: 16x16 pixels, 4 colours x 4 shapes, the training split.</summary>
     public static ShapesDatasetOptions Default { get; } = new();
 
     /// <summary>Parses "train", "test" or "unseen" (any case); other text throws naming the choices.</summary>

@@ -12,6 +12,7 @@ namespace SigLip.Reference.IO.Golden;
 /// </summary>
 public static class GoldenGenerator
 {
+    /// <summary>The name of the case copied from the Hugging Face fixture (computed by transformers, not by this code).</summary>
     public const string HfFixtureCase = "hf-siglip-tiny";
     private const int SampleCount = 1024;
     private const long FullGradientLimit = 65_536;

@@ -19,12 +19,14 @@ public sealed record GoldenManifest(
     IReadOnlyDictionary<string, GoldenTolerance> Tolerances,
     IReadOnlyList<GoldenManifestCase> Cases)
 {
+    /// <summary>The lowercase hex sha256 of a file's bytes.</summary>
     public static string Sha256(string path)
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>Reads manifest.json; a malformed file throws <see cref="InvalidDataException"/> naming the field.</summary>
     public static GoldenManifest Read(string path)
     {
         try

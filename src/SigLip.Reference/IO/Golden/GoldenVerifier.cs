@@ -7,8 +7,10 @@ using SigLip.Reference.Numerics;
 
 namespace SigLip.Reference.IO.Golden;
 
+/// <summary>The verdict on one golden case.</summary>
 public enum GoldenCaseStatus
 {
+    /// <summary>Every expected tensor is within its tolerance.</summary>
     Passed,
     /// <summary>The backend ran, and some tensor is outside its tolerance (or missing from its results).</summary>
     Failed,
@@ -28,6 +30,7 @@ public sealed record GoldenCaseResult(
     string? Problem,
     double Seconds)
 {
+    /// <summary>Whether the case passed.</summary>
     public bool Passed => Status == GoldenCaseStatus.Passed;
 }
 
@@ -61,6 +64,7 @@ public sealed record GoldenReport(
         }
     }
 
+    /// <summary>The report as indented JSON (what <c>siglip golden verify --report</c> writes): backend, tolerances, and per case every tensor's errors and worst element.</summary>
     public string ToJson()
     {
         using var buffer = new MemoryStream();
@@ -130,6 +134,12 @@ public sealed record GoldenReport(
 /// </summary>
 public static class GoldenVerifier
 {
+    /// <summary>
+    /// Runs every golden case under <paramref name="casesDir"/> (a folder of cases, or one case folder)
+    /// on <paramref name="backend"/> in its working dtype and compares each output and gradient with the
+    /// tolerance of that dtype from manifest.json. A damaged file is reported as corrupted, not as a
+    /// numerical failure; the report says per tensor the max abs and rel error and the worst element.
+    /// </summary>
     public static GoldenReport Verify(IBackend backend, string casesDir) => Verify(backend, casesDir, null, null);
 
     /// <param name="caseFilter">Runs only the cases whose name it accepts (null: all).</param>
