@@ -81,8 +81,13 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
     }
 
     [Fact]
-    public void The_backend_package_depends_on_the_same_library_version_TorchSharp_and_the_CPU_libtorch()
+    public void The_backend_package_depends_on_the_same_library_version_TorchSharp_and_the_CPU_libtorch_and_carries_the_ELF_patch()
     {
+        var entries = Entries(packages.Package(BackendId));
+        Assert.Contains($"buildTransitive/{BackendId}.targets", entries);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(RepoPaths.Root, "build", "ElfWeakVersionPatcher.cs")),
+                     ReadEntry(packages.Package(BackendId), "buildTransitive/ElfWeakVersionPatcher.cs"));
+
         var metadata = Metadata(packages.Package(BackendId));
         var dependencies = metadata.Descendants().Where(d => d.Name.LocalName == "dependency").ToDictionary(d => (string)d.Attribute("id")!, d => (string)d.Attribute("version")!);
         output.WriteLine(string.Join("\n", dependencies.Select(d => $"{d.Key} {d.Value}")));
