@@ -9,6 +9,9 @@ namespace SigLip.Backends.TorchSharp;
 /// no autocast): fp32 master weights and residual stream, bf16 matmuls / conv / attention / GELU,
 /// fp32 LayerNorm, normalisation and loss.
 /// </summary>
+/// <param name="ParameterType">The dtype parameters (and the residual stream) live in.</param>
+/// <param name="ComputeType">The dtype matmuls, convolutions and attention run in.</param>
+/// <param name="Name">"float32", "float64" or "bfloat16".</param>
 public sealed record Precision(ScalarType ParameterType, ScalarType ComputeType, string Name)
 {
     /// <summary>float32 parameters and compute.</summary>

@@ -58,9 +58,14 @@ public sealed class KernelScopeTests
     public void Disposing_a_scope_twice_restores_once()
     {
         var outside = KernelSettings.Mode;
-        var scope = KernelSettings.UseMode(Other(outside));
-        scope.Dispose();
-        scope.Dispose();
+        var first = KernelSettings.UseMode(Other(outside));
+        first.Dispose();
+        Assert.Equal(outside, KernelSettings.Mode);
+        using (KernelSettings.UseMode(Other(outside)))
+        {
+            first.Dispose(); // a stray second dispose must not end the scope opened after it
+            Assert.Equal(Other(outside), KernelSettings.Mode);
+        }
         Assert.Equal(outside, KernelSettings.Mode);
     }
 

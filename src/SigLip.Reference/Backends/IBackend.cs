@@ -29,6 +29,8 @@ public enum LockedTowers
 }
 
 /// <summary>Whether a backend can start on this machine, and if not, why (and what to do about it).</summary>
+/// <param name="CanStart">Whether the backend can start on this machine.</param>
+/// <param name="Reason">Why (not): what was found or tried, and what to set when it cannot start.</param>
 public sealed record BackendAvailability(bool CanStart, string Reason);
 
 /// <summary>How to start a backend.</summary>
@@ -51,6 +53,12 @@ public sealed record LossOptions(LossKind Kind = LossKind.Sigmoid, int Chunks = 
 /// A loss value with its gradients. Embedding gradients are with respect to the UNnormalised
 /// embeddings (the backward runs through the L2 normalisation).
 /// </summary>
+/// <param name="Loss">L, the batch's loss (sigmoid: divided by n, not n^2).</param>
+/// <param name="GradImageEmbeds">[n, d] dL / d image embeddings (unnormalised).</param>
+/// <param name="GradTextEmbeds">[n, d] dL / d text embeddings (unnormalised).</param>
+/// <param name="GradLogitScale">dL / dt', where t = exp(t').</param>
+/// <param name="GradLogitBias">dL / db (0 for the softmax loss).</param>
+/// <param name="LogitsPerImage">[n, n] logits, row = image, when asked for; else null.</param>
 public sealed record LossResult(
     double Loss,
     Tensor GradImageEmbeds,
@@ -61,6 +69,10 @@ public sealed record LossResult(
 
 /// <summary>AdamW with decoupled weight decay, plus gradient clipping by global norm.</summary>
 /// <param name="MaxGradNorm">Clip the global gradient norm to this (0 or less: no clipping).</param>
+/// <param name="Beta1">Decay of the first-moment (mean) estimate.</param>
+/// <param name="Beta2">Decay of the second-moment (uncentred variance) estimate.</param>
+/// <param name="Epsilon">Added to sqrt(v) in the denominator.</param>
+/// <param name="WeightDecay">Decoupled weight decay, applied as p -= lr * decay * p to decayed parameters only (<see cref="Models.ParameterSpec.Decayed"/>).</param>
 public sealed record AdamWSettings(
     double Beta1 = 0.9,
     double Beta2 = 0.999,

@@ -2,6 +2,8 @@ namespace SigLip.Reference.Data;
 
 /// <summary>One image with its caption. Pixels are [C, H, W], scaled to [-1, 1].</summary>
 /// <param name="ClassName">The class of the image where the source has classes (for zero-shot evaluation).</param>
+/// <param name="Pixels">[C, H, W] pixels in [-1, 1].</param>
+/// <param name="Caption">The image's text.</param>
 public sealed record ImageTextExample(Tensor Pixels, string Caption, string? ClassName = null);
 
 /// <summary>

@@ -54,6 +54,16 @@ public sealed record BatchSizeExperimentSettings(
 }
 
 /// <summary>One training run of the experiment and how it scored.</summary>
+/// <param name="Loss">Sigmoid or softmax.</param>
+/// <param name="BatchSize">Pairs per step.</param>
+/// <param name="Seed">The run's seed (initialisation and data order).</param>
+/// <param name="Steps">Steps trained (pairs per run / batch size).</param>
+/// <param name="FinalLoss">The last step's loss.</param>
+/// <param name="ZeroShotAccuracy">Zero-shot accuracy on fresh images of the seen combinations.</param>
+/// <param name="UnseenZeroShotAccuracy">Zero-shot accuracy on the held-out combinations.</param>
+/// <param name="ImageToTextRecallAt1">Image-to-text recall@1.</param>
+/// <param name="TextToImageRecallAt1">Text-to-image recall@1.</param>
+/// <param name="Seconds">Wall time of the run.</param>
 public sealed record BatchSizeRun(
     LossKind Loss,
     int BatchSize,
@@ -70,6 +80,7 @@ public sealed record BatchSizeRun(
 /// <param name="MeanDifference">Mean over seeds of sigmoid accuracy minus softmax accuracy (NaN when no pair ran).</param>
 /// <param name="SigmoidBetter">Seeds where the sigmoid run is more accurate.</param>
 /// <param name="Pairs">Seeds where both losses ran.</param>
+/// <param name="BatchSize">Pairs per step.</param>
 public sealed record PairedDifference(int BatchSize, double MeanDifference, int SigmoidBetter, int Pairs);
 
 /// <summary>Mean and standard deviation (n - 1 denominator; 0 for one seed) over seeds of one (loss, batch size).</summary>
@@ -83,6 +94,9 @@ public sealed record PairedDifference(int BatchSize, double MeanDifference, int 
 public sealed record BatchSizeSummary(LossKind Loss, int BatchSize, int Runs, double MeanAccuracy, double StdAccuracy, double MeanUnseenAccuracy, double StdUnseenAccuracy);
 
 /// <summary>Every run and the per-(loss, batch size) summaries.</summary>
+/// <param name="Settings">The experiment's settings.</param>
+/// <param name="ChanceAccuracy">What guessing gets (1 / classes).</param>
+/// <param name="Runs">Every run, ordered by seed, then batch size, then loss (sigmoid first).</param>
 public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Settings, double ChanceAccuracy, IReadOnlyList<BatchSizeRun> Runs)
 {
     /// <summary>Mean and spread over seeds per (loss, batch size), sigmoid first, smallest batch first.</summary>

@@ -4,11 +4,15 @@ using SigLip.Reference.Data;
 namespace SigLip.Reference.Evaluation;
 
 /// <summary>Recall at one cut-off: the fraction of queries with a right answer among the top K.</summary>
+/// <param name="K">The cut-off.</param>
+/// <param name="Recall">The fraction of queries with a right answer among their top K.</param>
 public sealed record RecallAtK(int K, double Recall);
 
 /// <summary>Retrieval results in both directions.</summary>
 /// <param name="Images">Image count (the image-to-text queries and the text-to-image candidates).</param>
 /// <param name="Texts">Distinct caption count (the text-to-image queries and the image-to-text candidates).</param>
+/// <param name="ImageToText">Recall@K of images as queries.</param>
+/// <param name="TextToImage">Recall@K of texts as queries.</param>
 public sealed record RetrievalResult(
     int Images,
     int Texts,
@@ -26,6 +30,8 @@ public sealed record RetrievalResult(
 }
 
 /// <summary>The distinct texts among some captions, and each caption's index into them.</summary>
+/// <param name="Texts">The distinct texts, in first-seen order.</param>
+/// <param name="TextOfCaption">For each caption, the index of its text in <paramref name="Texts"/>.</param>
 public sealed record DistinctTextsResult(IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption);
 
 /// <summary>

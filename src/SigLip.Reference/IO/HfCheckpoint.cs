@@ -4,6 +4,8 @@ using SigLip.Reference.Models;
 namespace SigLip.Reference.IO;
 
 /// <summary>A model folder's config and parameters (HF names, <see cref="ParameterLayout"/> order, float64).</summary>
+/// <param name="Config">The model's sizes from config.json.</param>
+/// <param name="Parameters">Every parameter, by HF name, in layout order.</param>
 public sealed record LoadedCheckpoint(SiglipConfig Config, NamedTensors Parameters);
 
 /// <summary>

@@ -4,6 +4,8 @@ using SigLip.Reference.Models;
 namespace SigLip.Reference.IO;
 
 /// <summary>What <see cref="HfConfig.ReadDetailed"/> found: the config, and which fields the file left to HF's defaults.</summary>
+/// <param name="Config">The configuration read.</param>
+/// <param name="DefaultedFields">The fields the file left out, which took transformers' defaults.</param>
 public sealed record HfConfigRead(SiglipConfig Config, IReadOnlyList<string> DefaultedFields);
 
 /// <summary>

@@ -7,6 +7,9 @@ using Microsoft.Win32.SafeHandles;
 namespace SigLip.Reference.IO;
 
 /// <summary>One tensor's header entry: name, element type, shape and its byte range in the data area.</summary>
+/// <param name="Name">The tensor's name.</param>
+/// <param name="DType">Its element type in the file.</param>
+/// <param name="Shape">Its shape.</param>
 public sealed record SafeTensorInfo(string Name, SafeTensorDType DType, IReadOnlyList<int> Shape)
 {
     /// <summary>Start of the tensor's bytes, relative to the start of the data area.</summary>

@@ -6,6 +6,10 @@ namespace SigLip.Reference.Layers;
 // Dimensions: B = batch, N = tokens, H = width, NH = heads, I = MLP width, R = B*N rows.
 
 /// <summary>One encoder layer's weights (HF names under <c>...encoder.layers.{i}.</c>).</summary>
+/// <param name="Norm1">layer_norm1, before attention.</param>
+/// <param name="Attention">self_attn's four projections.</param>
+/// <param name="Norm2">layer_norm2, before the MLP.</param>
+/// <param name="Mlp">mlp.fc1 and mlp.fc2.</param>
 public sealed record EncoderLayerWeights(NormWeights Norm1, AttentionWeights Attention, NormWeights Norm2, MlpWeights Mlp)
 {
     /// <summary>

@@ -8,6 +8,13 @@ namespace SigLip.Reference.Layers;
 // Dimensions: B = batch, N = tokens, H = width, NH = heads, I = MLP width.
 
 /// <summary>The MAP head's weights (HF names under <c>vision_model.head.</c>).</summary>
+/// <param name="Probe">[1, 1, H] the learned query (head.probe).</param>
+/// <param name="InProjWeight">[3H, H] query, key and value projections stacked (head.attention.in_proj_weight).</param>
+/// <param name="InProjBias">[3H] their biases.</param>
+/// <param name="OutWeight">[H, H] head.attention.out_proj.weight.</param>
+/// <param name="OutBias">[H] head.attention.out_proj.bias.</param>
+/// <param name="Norm">head.layernorm.</param>
+/// <param name="Mlp">head.mlp.</param>
 public sealed record MapHeadWeights(
     double[] Probe,        // [1, 1, H]
     double[] InProjWeight, // [3H, H] rows: q, then k, then v

@@ -4,6 +4,10 @@ namespace SigLip.Reference.Layers;
 // Dimensions: R = rows (batch x tokens), H = width, I = intermediate (MLP) width.
 
 /// <summary>The MLP's weights: fc1 [I, H] + [I], fc2 [H, I] + [H].</summary>
+/// <param name="Fc1Weight">[I, H] fc1.weight.</param>
+/// <param name="Fc1Bias">[I] fc1.bias.</param>
+/// <param name="Fc2Weight">[H, I] fc2.weight.</param>
+/// <param name="Fc2Bias">[H] fc2.bias.</param>
 public sealed record MlpWeights(double[] Fc1Weight, double[] Fc1Bias, double[] Fc2Weight, double[] Fc2Bias)
 {
     /// <summary>Zero-filled weights for these sizes (used as gradient accumulators).</summary>

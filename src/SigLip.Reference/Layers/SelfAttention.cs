@@ -7,6 +7,14 @@ namespace SigLip.Reference.Layers;
 // Dimensions: B = batch, N = tokens, H = width, NH = heads, D = H / NH.
 
 /// <summary>The four projections of an attention block, each weight [H, H] and bias [H] (HF q_proj, k_proj, v_proj, out_proj).</summary>
+/// <param name="QueryWeight">[H, H] q_proj.weight.</param>
+/// <param name="QueryBias">[H] q_proj.bias.</param>
+/// <param name="KeyWeight">[H, H] k_proj.weight.</param>
+/// <param name="KeyBias">[H] k_proj.bias.</param>
+/// <param name="ValueWeight">[H, H] v_proj.weight.</param>
+/// <param name="ValueBias">[H] v_proj.bias.</param>
+/// <param name="OutWeight">[H, H] out_proj.weight.</param>
+/// <param name="OutBias">[H] out_proj.bias.</param>
 public sealed record AttentionWeights(
     double[] QueryWeight, double[] QueryBias,
     double[] KeyWeight, double[] KeyBias,

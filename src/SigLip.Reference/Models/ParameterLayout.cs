@@ -27,6 +27,10 @@ public enum ParameterKind
 }
 
 /// <summary>One parameter: its HF name, its shape, what it is and where it lives.</summary>
+/// <param name="Name">The HF name, e.g. "vision_model.head.probe".</param>
+/// <param name="Shape">The HF shape.</param>
+/// <param name="Kind">What it is (decides init and decay).</param>
+/// <param name="Tower">Where it lives.</param>
 public sealed record ParameterSpec(string Name, IReadOnlyList<int> Shape, ParameterKind Kind, Tower Tower)
 {
     /// <summary>The number of elements.</summary>

@@ -66,6 +66,8 @@ public sealed record TextConfig(
 /// A whole SigLIP model's configuration (HF <c>SiglipConfig</c>): the two towers. The text tower's
 /// projection width must equal the image tower's width, since the two embeddings are compared.
 /// </summary>
+/// <param name="Text">The text tower's sizes.</param>
+/// <param name="Vision">The image tower's sizes.</param>
 public sealed record SiglipConfig(TextConfig Text, VisionConfig Vision)
 {
     /// <summary>SigLIP B/16-224, HF <c>SiglipConfig()</c> defaults.</summary>

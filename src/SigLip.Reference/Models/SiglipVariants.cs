@@ -1,6 +1,9 @@
 namespace SigLip.Reference.Models;
 
 /// <summary>A released SigLIP model: a short name, its Hugging Face repository and its config.</summary>
+/// <param name="Name">Short name, e.g. "B/16-224".</param>
+/// <param name="HfRepository">The Hugging Face repository, e.g. "google/siglip-base-patch16-224".</param>
+/// <param name="Config">Its configuration.</param>
 public sealed record SiglipVariant(string Name, string HfRepository, SiglipConfig Config)
 {
     /// <summary>The number of trainable numbers in the model (both towers, t' and b).</summary>

@@ -1,6 +1,8 @@
 namespace SigLip.Reference.Numerics;
 
 /// <summary>An element passes when |a - e| &lt;= Atol + Rtol * |e|.</summary>
+/// <param name="Atol">Absolute allowance.</param>
+/// <param name="Rtol">Allowance relative to |expected|.</param>
 public sealed record Tolerance(double Atol, double Rtol)
 {
     /// <summary>float64 against HF transformers float64 (the encoders issue's bound).</summary>
@@ -15,6 +17,15 @@ public sealed record Tolerance(double Atol, double Rtol)
 }
 
 /// <summary>How an actual tensor compares with an expected one: the worst element and whether all pass.</summary>
+/// <param name="Name">What was compared.</param>
+/// <param name="Passed">Whether every element is within the tolerance (and the shapes agree).</param>
+/// <param name="MaxAbsError">max |a - e| over the elements.</param>
+/// <param name="MaxRelError">max |a - e| / |e| over the elements (infinite where e = 0 and a != e).</param>
+/// <param name="WorstIndex">The multi-index of the element that most exceeds its allowance atol + rtol |e| (or comes closest to it).</param>
+/// <param name="WorstActual">Its actual value.</param>
+/// <param name="WorstExpected">Its expected value.</param>
+/// <param name="Tolerance">The tolerance applied.</param>
+/// <param name="Problem">A problem that is not a numerical difference (shape mismatch, missing tensor), else null.</param>
 public sealed record Comparison(
     string Name,
     bool Passed,

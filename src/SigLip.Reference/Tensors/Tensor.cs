@@ -73,6 +73,9 @@ public sealed class Tensor
 }
 
 /// <summary>Token ids of a batch: <c>Ids</c> is row-major [Batch, Length].</summary>
+/// <param name="Batch">B, the number of texts.</param>
+/// <param name="Length">L, ids per text.</param>
+/// <param name="Ids">[B, L] row-major.</param>
 public sealed record TokenIds(int Batch, int Length, int[] Ids)
 {
     /// <summary>The token id at batch row <paramref name="b"/>, position <paramref name="t"/>.</summary>
@@ -95,6 +98,8 @@ public sealed record TokenIds(int Batch, int Length, int[] Ids)
 }
 
 /// <summary>One training or evaluation batch: images [B, C, H, W] in [-1, 1] and their captions' token ids [B, L].</summary>
+/// <param name="PixelValues">[B, C, H, W] images in [-1, 1].</param>
+/// <param name="InputIds">[B, L] token ids of the captions, row b belongs to image b.</param>
 public sealed record SiglipBatch(Tensor PixelValues, TokenIds InputIds)
 {
     /// <summary>The number of image-text pairs, B.</summary>

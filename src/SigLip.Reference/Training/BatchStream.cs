@@ -6,6 +6,8 @@ namespace SigLip.Reference.Training;
 /// Where a <see cref="BatchStream"/> is in its data: epoch e reads <c>source.Examples(seed + e)</c>,
 /// and <see cref="Index"/> examples of it have been consumed. An endless source stays in epoch 0.
 /// </summary>
+/// <param name="Epoch">The epoch being read (0 for an endless source).</param>
+/// <param name="Index">Examples of that epoch consumed so far.</param>
 public sealed record DataPosition(int Epoch, long Index)
 {
     /// <summary>The beginning: epoch 0, nothing consumed.</summary>

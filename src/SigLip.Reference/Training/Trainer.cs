@@ -7,6 +7,8 @@ using SigLip.Reference.Models;
 namespace SigLip.Reference.Training;
 
 /// <summary>What <see cref="Trainer.TakeTower"/> gives: the merged config and the taken tower's parameters.</summary>
+/// <param name="Config">The merged config: the taken tower's sizes from the checkpoint, the other tower's from the given config.</param>
+/// <param name="Parameters">The taken tower's parameters, by HF name.</param>
 public sealed record TakenTower(SiglipConfig Config, NamedTensors Parameters);
 
 /// <summary>

@@ -12,6 +12,8 @@ namespace SigLip.Reference.Training;
 /// <param name="Losses">Every step's loss so far, from step 1.</param>
 /// <param name="Backend">The backend that trained it, and its dtype.</param>
 /// <param name="DataDescription">The data source, in words (a resume warns when it differs).</param>
+/// <param name="DType">The dtype it trained in.</param>
+/// <param name="FormatVersion">The trainer_state.json format (<see cref="CurrentFormat"/>).</param>
 public sealed record TrainingState(
     int Step,
     TrainingSettings Settings,
@@ -27,6 +29,11 @@ public sealed record TrainingState(
 }
 
 /// <summary>A training checkpoint read back from disk.</summary>
+/// <param name="Folder">The checkpoint folder read.</param>
+/// <param name="Config">The model's sizes.</param>
+/// <param name="Parameters">The parameters, by HF name.</param>
+/// <param name="OptimizerState">AdamW's moments and step count.</param>
+/// <param name="State">Step, settings, data position, losses.</param>
 public sealed record LoadedTrainingCheckpoint(string Folder, SiglipConfig Config, NamedTensors Parameters, NamedTensors OptimizerState, TrainingState State);
 
 /// <summary>

@@ -69,6 +69,12 @@ public sealed record TrainingSettings(
 /// <param name="Bias">b, as of the last time the parameters were read.</param>
 /// <param name="PairsPerSecond">Training throughput of this session (checkpoint saves excluded).</param>
 /// <param name="Eta">Estimated time to the end of the run.</param>
+/// <param name="TotalSteps">Steps the run will do.</param>
+/// <param name="Loss">This step's loss.</param>
+/// <param name="LearningRate">The learning rate this step used.</param>
+/// <param name="GradientNorm">The global gradient norm before clipping.</param>
+/// <param name="Elapsed">Wall time of this session so far.</param>
+/// <param name="CheckpointSaved">The checkpoint saved after this step, if one was.</param>
 public sealed record TrainingProgress(
     int Step,
     int TotalSteps,
@@ -88,6 +94,9 @@ public sealed record TrainingProgress(
 /// <param name="Seconds">Wall time of this session's steps (checkpoint saves excluded).</param>
 /// <param name="PairsPerSecond">Image-text pairs per second in this session.</param>
 /// <param name="CheckpointPath">The last checkpoint saved, if any.</param>
+/// <param name="FinalLoss">The last step's loss.</param>
+/// <param name="Temperature">t = exp(t') at the end.</param>
+/// <param name="Bias">b at the end.</param>
 public sealed record TrainingResult(
     int Steps,
     IReadOnlyList<double> Losses,

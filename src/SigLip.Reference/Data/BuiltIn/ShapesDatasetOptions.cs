@@ -64,6 +64,10 @@ public sealed record ShapesDatasetOptions(
 }
 
 /// <summary>A colour of the palette: its caption word and its RGB in [0, 1].</summary>
+/// <param name="Name">The caption word, e.g. "red".</param>
+/// <param name="Red">Red in [0, 1].</param>
+/// <param name="Green">Green in [0, 1].</param>
+/// <param name="Blue">Blue in [0, 1].</param>
 public sealed record ShapeColour(string Name, double Red, double Green, double Blue);
 
 /// <summary>

@@ -18,6 +18,7 @@ public enum GoldenCaseKind
 /// <param name="Name">The name in the file (e.g. "grad.logit_scale", "grad_sample.text_model.head.weight").</param>
 /// <param name="Target">What it is compared with: an output name, "grad.&lt;parameter&gt;" for any gradient.</param>
 /// <param name="SampleIndices">For a sampled gradient, the flat indices of the target the values belong to.</param>
+/// <param name="Values">The expected values (float64).</param>
 public sealed record GoldenExpected(string Name, string Target, Tensor Values, long[]? SampleIndices = null);
 
 /// <summary>

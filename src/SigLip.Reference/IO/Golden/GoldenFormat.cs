@@ -92,6 +92,10 @@ public static class GoldenFormat
 /// makes exactly zero) is held to atol times the group's scale instead: its expected values are
 /// rounding noise, and so are the backend's.
 /// </summary>
+/// <param name="Atol">Absolute allowance (times the tensor's largest |e| when relative).</param>
+/// <param name="Rtol">Relative allowance.</param>
+/// <param name="AtolRelativeToMaxAbs">Whether atol scales with the tensor.</param>
+/// <param name="Why">The reasoning behind the numbers, as manifest.json states it.</param>
 public sealed record GoldenTolerance(double Atol, double Rtol, bool AtolRelativeToMaxAbs, string Why)
 {
     /// <summary>Below this fraction of its group's scale, a tensor counts as zero (float64 noise is ~1e-16 relative).</summary>

@@ -21,6 +21,13 @@ public enum GoldenCaseStatus
 }
 
 /// <summary>One case's verdict, with every tensor's comparison.</summary>
+/// <param name="Name">The case's name.</param>
+/// <param name="Kind">"model" or "loss".</param>
+/// <param name="Status">The verdict.</param>
+/// <param name="Covers">What the case is there to catch.</param>
+/// <param name="Tensors">Every compared tensor with its errors and worst element.</param>
+/// <param name="Problem">What went wrong when the case could not be judged numerically (corrupted file, backend error); else null.</param>
+/// <param name="Seconds">How long the backend took.</param>
 public sealed record GoldenCaseResult(
     string Name,
     string Kind,
@@ -35,6 +42,14 @@ public sealed record GoldenCaseResult(
 }
 
 /// <summary>The verdict of a backend on a folder of golden cases.</summary>
+/// <param name="Backend">The backend's name.</param>
+/// <param name="Device">Where it computed.</param>
+/// <param name="DType">Its working dtype, which chose the tolerances.</param>
+/// <param name="CasesDir">The folder of cases.</param>
+/// <param name="ManifestFound">Whether manifest.json was there (sha256 checks and tolerances from it).</param>
+/// <param name="Tolerances">The tolerances by dtype (from manifest.json, or the defaults); the backend's dtype picks one.</param>
+/// <param name="Notes">Remarks on the run (e.g. no manifest: default tolerances).</param>
+/// <param name="Cases">Every case's result.</param>
 public sealed record GoldenReport(
     string Backend,
     string Device,
