@@ -5,7 +5,7 @@
 // few bytes (see ../../shared/notes/torchsharp-linux.md):
 //   1. .gnu.version_r: set VER_FLG_WEAK on the GLIBCXX_3.4.32 need, so the loader only warns;
 //   2. .dynsym: make _ZSt21ios_base_library_initv a weak undefined symbol with version index 1 (global).
-// The same file is compiled by MSBuild (RoslynCodeTaskFactory, see Directory.Build.targets) and, with
+// The same file is compiled by MSBuild (RoslynCodeTaskFactory, see SigLip.PatchLibTorchSharp.targets) and, with
 // SIGLIP_ELF_PATCHER_TESTS defined, into the spec tests. It targets netstandard2.0 there: plain C#,
 // byte arrays, no spans. ELF64 little-endian only (x86-64, aarch64).
 #nullable enable

@@ -34,6 +34,7 @@ public static class GpuInfo
         }
     });
 
+    /// <summary>GPU 0's name from the NVIDIA driver (NVML), or null when there is no driver or GPU.</summary>
     public static string? Name()
     {
         if (Device0.Value is not { } device) return null;

@@ -27,6 +27,7 @@ public static class HostTensors
         return new HostTensor(t.shape.Select(d => checked((int)d)).ToArray(), data);
     }
 
+    /// <summary>A one-element libtorch tensor's value as a float64.</summary>
     public static double ToDouble(Tensor scalar)
     {
         using var cpu = scalar.detach().to(ScalarType.Float64, CPU);

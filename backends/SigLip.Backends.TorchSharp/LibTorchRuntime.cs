@@ -52,9 +52,9 @@ public static class LibTorchRuntime
             {
                 var folder = ConfiguredFolder(libTorchFolder);
                 _cpuError = $"TorchSharp native library failed to load: {Innermost(ex)}" +
-                    (folder is null
-                        ? " (libtorch from the libtorch-cpu-linux-x64 package; on Debian 12 / Ubuntu 22.04 the build must have patched libLibTorchSharp.so, see docs/torchsharp.md)"
-                        : $" (libtorch from {EnvironmentVariable}/--libtorch = {folder})");
+                    (folder is not null ? $" (libtorch from {EnvironmentVariable}/--libtorch = {folder})"
+                    : IsLinuxX64 ? " (libtorch from the libtorch-cpu-linux-x64 package; on Debian 12 / Ubuntu 22.04 the build must have patched libLibTorchSharp.so, see docs/torchsharp.md)"
+                    : $". This build carries libtorch for Linux x64 only and this machine is {RuntimeInformation.RuntimeIdentifier}: use --backend reference here, or run on Linux x64");
             }
             return _cpuError;
         }
@@ -87,6 +87,8 @@ public static class LibTorchRuntime
             return _cudaError;
         }
     }
+
+    private static bool IsLinuxX64 => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
 
     /// <summary>What the packaged libtorch of this build is.</summary>
     public static string PackagedLibTorch =>

@@ -9,10 +9,16 @@ namespace SigLip.Backends.TorchSharp;
 /// no autocast): fp32 master weights and residual stream, bf16 matmuls / conv / attention / GELU,
 /// fp32 LayerNorm, normalisation and loss.
 /// </summary>
+/// <param name="ParameterType">The dtype parameters (and the residual stream) live in.</param>
+/// <param name="ComputeType">The dtype matmuls, convolutions and attention run in.</param>
+/// <param name="Name">"float32", "float64" or "bfloat16".</param>
 public sealed record Precision(ScalarType ParameterType, ScalarType ComputeType, string Name)
 {
+    /// <summary>float32 parameters and compute.</summary>
     public static Precision Float32 { get; } = new(ScalarType.Float32, ScalarType.Float32, "float32");
+    /// <summary>float64 parameters and compute (comparable with the reference).</summary>
     public static Precision Float64 { get; } = new(ScalarType.Float64, ScalarType.Float64, "float64");
+    /// <summary>float32 master weights, bfloat16 matmuls, convolutions, attention and GELU.</summary>
     public static Precision BFloat16Mixed { get; } = new(ScalarType.Float32, ScalarType.BFloat16, "bfloat16");
 
     /// <summary>"float32" (or null), "float64" or "bfloat16".</summary>
@@ -24,6 +30,7 @@ public sealed record Precision(ScalarType ParameterType, ScalarType ComputeType,
         _ => throw new ArgumentException($"Unknown dtype '{dtype}' for the TorchSharp backends; expected float32 (default), float64 or bfloat16 (mixed precision)."),
     };
 
+    /// <summary>Whether compute runs in a narrower dtype than the parameters.</summary>
     public bool IsMixed => ParameterType != ComputeType;
 
     /// <summary>The tensor in the compute dtype (no copy when it already is).</summary>

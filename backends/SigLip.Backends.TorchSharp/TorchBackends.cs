@@ -8,23 +8,30 @@ namespace SigLip.Backends.TorchSharp;
 /// <summary>The TorchSharp backends: "torch" (libtorch on the CPU) and "cuda" (libtorch on GPU 0).</summary>
 public static class TorchBackends
 {
+    /// <summary>"torch": libtorch on the CPU.</summary>
     public const string CpuName = "torch";
+    /// <summary>"cuda": libtorch on GPU 0.</summary>
     public const string CudaName = "cuda";
 
+    /// <summary>Both providers, "torch" then "cuda", to register in a <see cref="BackendRegistry"/>.</summary>
     public static IReadOnlyList<IBackendProvider> Providers() => [new TorchBackendProvider(cuda: false), new TorchBackendProvider(cuda: true)];
 }
 
 /// <summary>Finds, probes and starts a TorchSharp backend on the CPU or on CUDA.</summary>
 public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
 {
+    /// <summary>True for "cuda", false for "torch".</summary>
     public bool IsCuda { get; } = cuda;
 
+    /// <inheritdoc/>
     public string Name => IsCuda ? TorchBackends.CudaName : TorchBackends.CpuName;
 
+    /// <inheritdoc/>
     public string Description => IsCuda
         ? "libtorch on CUDA through TorchSharp: float32 (default), bfloat16 (mixed precision: bf16 matmuls and attention, fp32 weights, LayerNorm and loss) or float64. libtorch from SIGLIP_LIBTORCH / --libtorch (e.g. PyTorch's torch/lib) or a -p:SigLipTorchCuda=true build"
         : "libtorch on the CPU through TorchSharp: float32 (default) or float64 (also bfloat16 mixed precision, for testing)";
 
+    /// <summary>Whether libtorch (and for "cuda" a GPU) can be used here with SIGLIP_LIBTORCH or the packaged libtorch; if not, what was tried and what to set.</summary>
     public BackendAvailability Probe() => Probe(null);
 
     /// <summary>Probe with an explicit libtorch folder (the CLI's --libtorch); null: SIGLIP_LIBTORCH or the packaged one.</summary>
@@ -35,6 +42,7 @@ public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
         return new BackendAvailability(true, IsCuda ? $"CUDA available ({TorchBackend.DescribeCuda()})" : "libtorch CPU loaded");
     }
 
+    /// <summary>Loads libtorch (from <see cref="BackendOptions.LibTorchPath"/> when given), seeds it, and starts the backend in the asked dtype (float32 by default); throws <see cref="BackendUnavailableException"/> with the reason when it cannot.</summary>
     public IBackend Start(BackendOptions options)
     {
         var probe = Probe(options.LibTorchPath);
@@ -59,10 +67,15 @@ public sealed class TorchBackend(string name, Device device, Precision precision
     /// <summary>Logits are handed back by <see cref="Loss"/> up to this batch size (n^2 doubles on the host).</summary>
     public const int MaxLogitsBatch = 4096;
 
+    /// <inheritdoc/>
     public string Name { get; } = name;
+    /// <summary>The libtorch device models and tensors live on.</summary>
     public Device TorchDevice { get; } = device;
+    /// <summary>The parameter and compute dtypes.</summary>
     public Precision Precision { get; } = precision;
+    /// <inheritdoc/>
     public string Device => TorchDevice.type == DeviceType.CUDA ? $"cuda:0 {DescribeCuda()}" : "cpu";
+    /// <inheritdoc/>
     public string DType => Precision.Name;
 
     /// <summary>
@@ -116,6 +129,7 @@ public sealed class TorchBackend(string name, Device device, Precision precision
         if (!double.IsFinite(logitBias)) throw new ArgumentException($"logit_bias b = {logitBias} is not finite; it must be a finite number (the paper starts at b = -10).");
     }
 
+    /// <inheritdoc/>
     public ISiglipModel CreateModel(SiglipConfig config, IReadOnlyDictionary<string, HostTensor> parameters, LockedTowers locked = LockedTowers.None) =>
         new TorchSiglipModel(config, Precision, TorchDevice, locked, parameters);
 
@@ -126,6 +140,7 @@ public sealed class TorchBackend(string name, Device device, Precision precision
     public TorchSiglipModel CreateRandomModel(SiglipConfig config, LockedTowers locked = LockedTowers.None) =>
         new(config, Precision, TorchDevice, locked, parameters: null);
 
+    /// <summary>Nothing to release: models own their tensors.</summary>
     public void Dispose() { }
 
     /// <summary>The GPU's name from the NVIDIA driver, or "CUDA device" when it cannot be read.</summary>

@@ -10,6 +10,7 @@ using static TorchSharp.torch;
 
 namespace SigLip.Backends.TorchSharp;
 
+/// <summary>The sigmoid and softmax losses on libtorch tensors (formulas above), differentiable by autograd.</summary>
 public static class TorchLoss
 {
     /// <summary>Each row divided by its L2 norm plus <paramref name="epsilon"/>. [n, d] -> [n, d].</summary>

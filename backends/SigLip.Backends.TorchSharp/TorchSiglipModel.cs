@@ -14,11 +14,18 @@ namespace SigLip.Backends.TorchSharp;
 /// <summary>A batch already on the device: pixels [B, C, S, S] in the master dtype, ids [B, L] int64.</summary>
 public sealed class DeviceBatch(Tensor pixelValues, Tensor inputIds) : IDisposable
 {
+    /// <summary>[B, C, S, S] pixels on the device.</summary>
     public Tensor PixelValues { get; } = pixelValues;
+    /// <summary>[B, L] int64 token ids on the device.</summary>
     public Tensor InputIds { get; } = inputIds;
+    /// <summary>Frees both device tensors.</summary>
     public void Dispose() { PixelValues.Dispose(); InputIds.Dispose(); }
 }
 
+/// <summary>
+/// A SigLIP model as TorchSharp modules under HF parameter names (<see cref="SiglipModule"/>), with
+/// autograd gradients and an AdamW that follows the reference's update exactly.
+/// </summary>
 public sealed class TorchSiglipModel : ISiglipModel
 {
     private readonly SiglipModule _module;
@@ -27,6 +34,10 @@ public sealed class TorchSiglipModel : ISiglipModel
     private readonly TorchAdamW _optimizer;
     private bool _hasGradients;
 
+    /// <summary>
+    /// A model on <paramref name="device"/> in <paramref name="precision"/>: <paramref name="parameters"/>
+    /// (HF names; every one of the config's) are copied in, or null keeps libtorch's own initialisation.
+    /// </summary>
     public TorchSiglipModel(SiglipConfig config, Precision precision, Device device, LockedTowers locked,
                             IReadOnlyDictionary<string, HostTensor>? parameters)
     {
@@ -55,10 +66,15 @@ public sealed class TorchSiglipModel : ISiglipModel
         _optimizer = new TorchAdamW(_layout.Where(s => ReferenceAdamW.IsTrainable(s, locked)).Select(s => (s, _parameters[s.Name])));
     }
 
+    /// <inheritdoc/>
     public SiglipConfig Config { get; }
+    /// <inheritdoc/>
     public LockedTowers Locked { get; }
+    /// <summary>The parameter and compute dtypes.</summary>
     public Precision Precision { get; }
+    /// <summary>The libtorch device the parameters live on.</summary>
     public Device Device { get; }
+    /// <summary>The underlying TorchSharp module.</summary>
     public SiglipModule Module => _module;
 
     /// <summary>Copies a host batch to the device, checking its shapes against the config.</summary>
@@ -84,6 +100,7 @@ public sealed class TorchSiglipModel : ISiglipModel
                 throw new ArgumentException($"input_ids[{i / ids.Length}, {i % ids.Length}] = {ids.Ids[i]} is outside the vocabulary [0, {t.VocabSize}).");
     }
 
+    /// <inheritdoc/>
     public StepResult Forward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
         using var scope = NewDisposeScope();
@@ -93,6 +110,7 @@ public sealed class TorchSiglipModel : ISiglipModel
         return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
     }
 
+    /// <inheritdoc/>
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
         using var scope = NewDisposeScope();
@@ -154,6 +172,7 @@ public sealed class TorchSiglipModel : ISiglipModel
         return forward();
     }
 
+    /// <inheritdoc/>
     public NamedTensors Gradients()
     {
         if (!_hasGradients) throw new InvalidOperationException("No gradients yet: call ForwardBackward first.");
@@ -167,12 +186,14 @@ public sealed class TorchSiglipModel : ISiglipModel
         return grads;
     }
 
+    /// <inheritdoc/>
     public double OptimizerStep(AdamWSettings settings, double learningRate)
     {
         if (!_hasGradients) throw new InvalidOperationException("No gradients yet: call ForwardBackward before OptimizerStep.");
         return _optimizer.Step(settings, learningRate);
     }
 
+    /// <inheritdoc/>
     public NamedTensors GetParameters()
     {
         var result = new NamedTensors();
@@ -180,6 +201,7 @@ public sealed class TorchSiglipModel : ISiglipModel
         return result;
     }
 
+    /// <inheritdoc/>
     public void SetParameters(IReadOnlyDictionary<string, HostTensor> parameters)
     {
         // Check everything before changing anything.
@@ -200,10 +222,13 @@ public sealed class TorchSiglipModel : ISiglipModel
         }
     }
 
+    /// <inheritdoc/>
     public NamedTensors GetOptimizerState() => _optimizer.GetState();
 
+    /// <inheritdoc/>
     public void SetOptimizerState(IReadOnlyDictionary<string, HostTensor> state) => _optimizer.SetState(state);
 
+    /// <inheritdoc/>
     public HostTensor EmbedImages(HostTensor pixelValues)
     {
         var v = Config.Vision;
@@ -216,6 +241,7 @@ public sealed class TorchSiglipModel : ISiglipModel
         return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
     }
 
+    /// <inheritdoc/>
     public HostTensor EmbedTexts(TokenIds inputIds)
     {
         CheckIds(inputIds);
@@ -226,6 +252,7 @@ public sealed class TorchSiglipModel : ISiglipModel
         return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
     }
 
+    /// <summary>Frees the module's and the optimizer's device tensors.</summary>
     public void Dispose()
     {
         _optimizer.Dispose();

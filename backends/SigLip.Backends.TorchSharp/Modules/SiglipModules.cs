@@ -19,6 +19,7 @@ public sealed class SiglipMlp : nn.Module<Tensor, Tensor>
     private readonly Linear fc2;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipMlp(int width, int mlpWidth, Precision precision) : base(nameof(SiglipMlp))
     {
         fc1 = nn.Linear(width, mlpWidth);
@@ -27,6 +28,7 @@ public sealed class SiglipMlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B, T, H] -> [B, T, H].</summary>
     public override Tensor forward(Tensor x) // [B, T, H] -> [B, T, H]
     {
         var hidden = _precision.Linear(x, fc1.weight!, fc1.bias);                 // [B, T, M]
@@ -46,6 +48,7 @@ public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
     private readonly int _heads;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipAttention(int width, int heads, Precision precision) : base(nameof(SiglipAttention))
     {
         k_proj = nn.Linear(width, width);
@@ -57,6 +60,7 @@ public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B, T, H] -> [B, T, H]: every token attends to every token.</summary>
     public override Tensor forward(Tensor x) // [B, T, H]
     {
         long batch = x.shape[0], tokens = x.shape[1], width = x.shape[2];
@@ -82,6 +86,7 @@ public sealed class SiglipEncoderLayer : nn.Module<Tensor, Tensor>
     private readonly double _eps;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipEncoderLayer(int width, int mlpWidth, int heads, double eps, Precision precision) : base(nameof(SiglipEncoderLayer))
     {
         self_attn = new SiglipAttention(width, heads, precision);
@@ -93,6 +98,7 @@ public sealed class SiglipEncoderLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>[B, T, H] -> [B, T, H]: pre-norm attention and MLP, each with a residual.</summary>
     public override Tensor forward(Tensor x) // [B, T, H], master dtype (the residual stream)
     {
         x = x + self_attn.call(_precision.LayerNorm(x, layer_norm1.weight!, layer_norm1.bias!, _eps));
@@ -105,12 +111,14 @@ public sealed class SiglipEncoder : nn.Module<Tensor, Tensor>
 {
     private readonly ModuleList<SiglipEncoderLayer> layers;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipEncoder(int count, int width, int mlpWidth, int heads, double eps, Precision precision) : base(nameof(SiglipEncoder))
     {
         layers = nn.ModuleList(Enumerable.Range(0, count).Select(_ => new SiglipEncoderLayer(width, mlpWidth, heads, eps, precision)).ToArray());
         RegisterComponents();
     }
 
+    /// <summary>[B, T, H] -> [B, T, H]: the layers in order.</summary>
     public override Tensor forward(Tensor x)
     {
         foreach (var layer in layers) x = layer.call(x);
@@ -126,6 +134,7 @@ public sealed class SiglipVisionEmbeddings : nn.Module<Tensor, Tensor>
     private readonly int _patch;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipVisionEmbeddings(VisionConfig config, Precision precision) : base(nameof(SiglipVisionEmbeddings))
     {
         patch_embedding = nn.Conv2d(config.NumChannels, config.HiddenSize, config.PatchSize, stride: config.PatchSize);
@@ -135,6 +144,7 @@ public sealed class SiglipVisionEmbeddings : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Pixels [B, C, S, S] -> patch tokens plus positions [B, N, H].</summary>
     public override Tensor forward(Tensor pixels) // [B, C, S, S]
     {
         var patches = nn.functional.conv2d(_precision.Compute(pixels), _precision.Compute(patch_embedding.weight!),
@@ -158,6 +168,7 @@ public sealed class SiglipAttentionPoolingHead : nn.Module<Tensor, Tensor>
     private readonly double _eps;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipAttentionPoolingHead(VisionConfig config, Precision precision) : base(nameof(SiglipAttentionPoolingHead))
     {
         int h = config.HiddenSize;
@@ -171,6 +182,7 @@ public sealed class SiglipAttentionPoolingHead : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Tokens [B, N, H] -> [B, H]: the probe attends over the tokens, then LayerNorm and MLP with a residual.</summary>
     public override Tensor forward(Tensor tokens) // [B, N, H]
     {
         long batch = tokens.shape[0], n = tokens.shape[1], h = tokens.shape[2], dh = h / _heads;
@@ -199,10 +211,14 @@ public sealed class SiglipAttentionPoolingHead : nn.Module<Tensor, Tensor>
 public sealed class MultiheadAttentionWeights : nn.Module
 {
     // Public so the head can read them; the names are PyTorch's.
+    /// <summary>[3H, H] the query, key and value projections stacked (HF: head.attention.in_proj_weight).</summary>
     public readonly Parameter in_proj_weight;
+    /// <summary>[3H] their biases.</summary>
     public readonly Parameter in_proj_bias;
+    /// <summary>The output projection H -> H.</summary>
     public readonly Linear out_proj;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public MultiheadAttentionWeights(int width) : base(nameof(MultiheadAttentionWeights))
     {
         in_proj_weight = nn.Parameter(empty(3 * width, width));
@@ -223,6 +239,7 @@ public sealed class SiglipVisionTransformer : nn.Module<Tensor, (Tensor LastHidd
     private readonly double _eps;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipVisionTransformer(VisionConfig config, Precision precision) : base(nameof(SiglipVisionTransformer))
     {
         embeddings = new SiglipVisionEmbeddings(config, precision);
@@ -234,6 +251,7 @@ public sealed class SiglipVisionTransformer : nn.Module<Tensor, (Tensor LastHidd
         RegisterComponents();
     }
 
+    /// <summary>Pixels [B, C, S, S] -> (last hidden state [B, N, H], pooler output [B, H]).</summary>
     public override (Tensor LastHiddenState, Tensor PoolerOutput) forward(Tensor pixels) // [B, C, S, S]
     {
         var encoded = encoder.call(embeddings.call(pixels));                      // [B, N, H]
@@ -248,6 +266,7 @@ public sealed class SiglipTextEmbeddings : nn.Module<Tensor, Tensor>
     private readonly Embedding token_embedding;
     private readonly Embedding position_embedding;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipTextEmbeddings(TextConfig config) : base(nameof(SiglipTextEmbeddings))
     {
         token_embedding = nn.Embedding(config.VocabSize, config.HiddenSize);
@@ -255,6 +274,7 @@ public sealed class SiglipTextEmbeddings : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Token ids [B, L] (int64) -> [B, L, H].</summary>
     public override Tensor forward(Tensor ids) // [B, L] int64
     {
         long length = ids.shape[1];
@@ -273,6 +293,7 @@ public sealed class SiglipTextTransformer : nn.Module<Tensor, (Tensor LastHidden
     private readonly double _eps;
     private readonly Precision _precision;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipTextTransformer(TextConfig config, Precision precision) : base(nameof(SiglipTextTransformer))
     {
         embeddings = new SiglipTextEmbeddings(config);
@@ -284,6 +305,7 @@ public sealed class SiglipTextTransformer : nn.Module<Tensor, (Tensor LastHidden
         RegisterComponents();
     }
 
+    /// <summary>Token ids [B, L] -> (last hidden state [B, L, H], pooler output [B, P]).</summary>
     public override (Tensor LastHiddenState, Tensor PoolerOutput) forward(Tensor ids) // [B, L]
     {
         var encoded = encoder.call(embeddings.call(ids));                         // [B, L, H]
@@ -298,11 +320,16 @@ public sealed class SiglipTextTransformer : nn.Module<Tensor, (Tensor LastHidden
 public sealed class SiglipModule : nn.Module
 {
     // Registered in ParameterLayout's order: text, vision, then the loss's scalars.
+    /// <summary>The text tower (HF: text_model).</summary>
     public readonly SiglipTextTransformer text_model;
+    /// <summary>The image tower (HF: vision_model).</summary>
     public readonly SiglipVisionTransformer vision_model;
+    /// <summary>t' [1]; the logits are scaled by exp(t').</summary>
     public readonly Parameter logit_scale;
+    /// <summary>b [1].</summary>
     public readonly Parameter logit_bias;
 
+    /// <summary>The module for these sizes, its parameters under HF's names (libtorch's default initialisation until parameters are copied in).</summary>
     public SiglipModule(SiglipConfig config, Precision precision) : base(nameof(SiglipModule))
     {
         config.Validate();

@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 
 namespace SigLip.SpecTests.Docs;
 
-/// <summary>Runs alone: it switches the process-wide kernel mode.</summary>
+/// <summary>Runs alone (CPU-heavy). Its naive mode is a scope of its own flow (KernelSettings.UseMode), invisible to other tests.</summary>
 [CollectionDefinition(nameof(NaiveLoopsGradientTests), DisableParallelization = true)]
 public sealed class NaiveLoopsCollection;
 
@@ -48,8 +48,8 @@ public sealed class NaiveLoopsGradientTests(ITestOutputHelper output)
             ? withOutput.Invoke([output])
             : Activator.CreateInstance(type)!;
         var method = type.GetMethod(testMethod) ?? throw new InvalidOperationException($"{testClass}.{testMethod} does not exist.");
-        var saved = KernelSettings.Mode;
-        KernelSettings.Mode = KernelMode.Naive;
+        // The naive loops for this test's flow only (its Parallel.For workers included), not for the tests beside it.
+        using var naive = KernelSettings.UseMode(KernelMode.Naive);
         try
         {
             Assert.False(KernelSettings.UseFastPath);
@@ -58,10 +58,6 @@ public sealed class NaiveLoopsGradientTests(ITestOutputHelper output)
         catch (TargetInvocationException ex) when (ex.InnerException is not null)
         {
             throw ex.InnerException;
-        }
-        finally
-        {
-            KernelSettings.Mode = saved;
         }
     }
 }

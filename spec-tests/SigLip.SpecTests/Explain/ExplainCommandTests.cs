@@ -114,40 +114,213 @@ public sealed class ExplainCommandTests : IDisposable
     }
 
     /// <summary>
-    /// The console shows the loss module's numbers, to the digits it prints: scalars with 8
-    /// significant digits (rtol 5e-8, allowed 1e-7), table cells with 4 decimals (atol 5e-5) or
-    /// 4 significant digits in scientific notation (rtol 5e-4).
+    /// Every table and every formula line the console shows holds the loss module's numbers (and,
+    /// where the module has no such output, the definition computed here from the module's logits),
+    /// to the digits printed: table cells with 4 decimals (atol 5e-5) or 4 significant digits in
+    /// scientific notation (rtol 5e-4), scalars with 8 significant digits (rtol 5e-8), each plus
+    /// 1e-15 for values that are 0 in exact arithmetic. A printed table or formula line that no
+    /// check reads fails the test.
     /// </summary>
-    [Fact]
-    public void The_printed_numbers_are_the_loss_modules()
+    [Theory]
+    [InlineData(5, 3, 7, null, null)]
+    [InlineData(4, 3, 0, "-10", "100")]   // t ~ 4.5e-5: every logit ~ 100, the loss ~ 300
+    [InlineData(3, 4, 2, "0.5", "-3")]
+    [InlineData(1, 2, 9, null, null)]      // one pair: no negatives, softmax loss 0
+    public void Every_printed_number_is_the_loss_modules(int n, int d, long seed, string? logitScale, string? logitBias)
     {
-        const int n = 5, d = 3;
-        const long seed = 7;
-        var (code, stdout, stderr) = CliRunner.Run("explain", "--n", $"{n}", "--dim", $"{d}", "--seed", $"{seed}", "--out", _folder);
+        var args = new List<string> { "explain", "--n", $"{n}", "--dim", $"{d}", "--seed", $"{seed}", "--out", _folder };
+        if (logitScale is not null) args.AddRange(["--logit-scale", logitScale]);
+        if (logitBias is not null) args.AddRange(["--logit-bias", logitBias]);
+        var (code, stdout, stderr) = CliRunner.Run([.. args]);
         Assert.True(code == 0, $"exit {code}: {stderr}");
-        var lines = Regex.Replace(stdout, @"\x1b\[[0-9;]*m", "").Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        var printed = new ExplainOutput(stdout);
+        double ts = logitScale is null ? SigmoidLoss.PaperInitialLogitScale : ExplainOutput.Parse(logitScale);
+        double b = logitBias is null ? SigmoidLoss.PaperInitialLogitBias : ExplainOutput.Parse(logitBias);
+        var reference = ExplainReference.Compute(n, d, seed, ts, b);
+        AssertPrintedMatches(printed, reference);
+        printed.AssertAllChecked();
+    }
 
-        var (u, v) = WorkedExample.RandomEmbeddings(n, d, seed);
-        double t = SigmoidLoss.PaperInitialLogitScale, b = SigmoidLoss.PaperInitialLogitBias;
-        var dense = SigmoidLoss.Compute<double>(u.Data, v.Data, n, d, t, b, returnLogits: true);
-        var full = SoftmaxLoss.Compute<double>(u.Data, v.Data, n, d, t, b, returnLogits: true);
+    /// <summary>The reviewer's mutation: dL/dx printed under the dL/du heading. The check must see it.</summary>
+    [Fact]
+    public void A_table_printed_under_the_wrong_heading_is_caught()
+    {
+        const int n = 4, d = 3;
+        var (code, stdout, _) = CliRunner.Run("explain", "--n", $"{n}", "--dim", $"{d}", "--out", _folder);
+        Assert.Equal(0, code);
+        var reference = ExplainReference.Compute(n, d, 0, SigmoidLoss.PaperInitialLogitScale, SigmoidLoss.PaperInitialLogitBias);
+        AssertPrintedMatches(new ExplainOutput(stdout), reference);
 
-        var scalar = new Tolerance(Atol: 0, Rtol: 1e-7);
-        AssertClose.Scalar(LastNumber(lines, "sigmoid loss L ="), dense.Loss, scalar, "printed sigmoid loss");
-        AssertClose.Scalar(LastNumber(lines, "sigmoid dL/dt' ="), dense.GradLogitScale, scalar, "printed sigmoid dL/dt'");
-        AssertClose.Scalar(LastNumber(lines, "sigmoid dL/db ="), dense.GradLogitBias, scalar, "printed sigmoid dL/db");
-        AssertClose.Scalar(LastNumber(lines, "softmax loss L ="), full.Loss, scalar, "printed softmax loss");
-        AssertClose.Scalar(LastNumber(lines, "softmax dL/dt' ="), full.GradLogitScale, scalar, "printed softmax dL/dt'");
+        // Swap the body of the first dL/dx table into the first dL/du table.
+        var lines = stdout.Split('\n');
+        int gradX = Array.FindIndex(lines, l => l.Contains("│ dL/dx_i ", StringComparison.Ordinal));
+        int gradU = Array.FindIndex(lines, l => l.Contains("│ dL/du_i ", StringComparison.Ordinal));
+        for (int i = 0; i < n; i++) lines[gradU + 2 + i] = lines[gradX + 2 + i];
+        var ex = Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertPrintedMatches(new ExplainOutput(string.Join('\n', lines)), reference));
+        Assert.Contains("dL/du", ex.Message);
+    }
 
-        // Tables: the first "logits l_ij" is the sigmoid's, the second the softmax's.
-        AssertTable(Table(lines, "logits l_ij", 0, n), dense.LogitsPerImage!, "printed sigmoid logits");
-        AssertTable(Table(lines, "logits l_ij", 1, n), full.LogitsPerImage!, "printed softmax logits");
-        var probabilities = dense.LogitsPerImage!.Select(l => 1 / (1 + Math.Exp(-l))).ToArray();
-        AssertTable(Table(lines, "sigma(l_ij)", 0, n), probabilities, "printed sigma(l_ij)");
-        var labels = Table(lines, "labels z_ij", 0, n);
+    private static void AssertPrintedMatches(ExplainOutput printed, ExplainReference r)
+    {
+        int n = r.N, d = r.D;
+
+        // Parameters, in the introduction.
+        var parameters = Regex.Match(printed.Prose, @"Parameters: t' = (\S+) \(t = exp\(t'\) = (\S+)\) and b = ([^ ,(]+)");
+        Assert.True(parameters.Success, "the parameters line was not printed");
+        Scalar(parameters.Groups[1].Value, r.LogitScale, "t'");
+        Scalar(parameters.Groups[2].Value, r.Temperature, "t");
+        Scalar(parameters.Groups[3].Value, r.LogitBias, "b");
+
+        // Steps 1-3: embeddings, norms, normalised embeddings, cosines.
+        Vectors(printed.WithHeader(0, "pair i", "image u_i", "text v_i"), n, d, [r.U, r.V], ["u", "v"]);
+        var norms = printed.WithHeader(0, "pair i", "||u_i||", "x_i", "||v_i||", "y_i");
+        Assert.Equal(n, norms.Rows.Length);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.Equal($"{i + 1}", norms.Rows[i][0]);
+            Cell(norms.Rows[i][1], r.ImageNorms[i], $"||u_{i + 1}||");
+            VectorCell(norms.Rows[i][2], r.X, i, d, $"x_{i + 1}");
+            Cell(norms.Rows[i][3], r.TextNorms[i], $"||v_{i + 1}||");
+            VectorCell(norms.Rows[i][4], r.Y, i, d, $"y_{i + 1}");
+        }
+        MatrixTable(printed.Matrix("c_ij = <x_i, y_j>", 0, n), r.Cosines, n, "cosines");
+
+        // Steps 4-8: the sigmoid forward.
+        MatrixTable(printed.Matrix("logits l_ij", 0, n), r.SigmoidLogits, n, "sigmoid logits");
+        var labels = printed.Matrix("labels z_ij", 0, n);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
-                Assert.Equal(i == j ? "+1" : "-1", labels[i][j]);
+                Assert.Equal(i == j ? "+1" : "-1", labels.Rows[i][j + 1]);
+        var sigma = printed.Matrix("sigma(l_ij)", 0, n);
+        MatrixTable(sigma, r.Sigma, n, "sigma(l_ij)", rowSums: true);
+        MatrixTable(printed.Matrix("log sigma(z_ij l_ij)", 0, n), r.LogSigmoids, n, "log sigma(z_ij l_ij)");
+        string sum = printed.FormulaValue("sum_ij log sigma(z_ij l_ij) =");
+        SumOfLogSigmoids(sum, r.SigmoidLossValue * -n);
+        var lossLine = Regex.Match(printed.Formula("sigmoid loss L ="), @"^sigmoid loss L = -\(1/n\) sum = -\((\S+)\) / (\d+) = (\S+)$");
+        Assert.True(lossLine.Success, "the sigmoid loss line has changed form");
+        Assert.Equal(sum, lossLine.Groups[1].Value);
+        Assert.Equal($"{n}", lossLine.Groups[2].Value);
+        string loss = lossLine.Groups[3].Value;
+        Scalar(loss, r.SigmoidLossValue, "sigmoid loss");
+        ShownQuotientMatches(sum, n, loss);
+
+        // Steps 9-12: the sigmoid backward.
+        MatrixTable(printed.Matrix("dL/dl_ij", 0, n), r.SigmoidGradLogits, n, "sigmoid dL/dl");
+        Scalar(printed.FormulaValue("sigmoid dL/dt' ="), r.SigmoidGradLogitScale, "sigmoid dL/dt'");
+        Scalar(printed.FormulaValue("sigmoid dL/db ="), r.SigmoidGradLogitBias, "sigmoid dL/db");
+        Vectors(printed.WithHeader(0, "pair i", "dL/dx_i", "dL/dy_i"), n, d, [r.SigmoidGradX, r.SigmoidGradY], ["sigmoid dL/dx", "sigmoid dL/dy"]);
+        Vectors(printed.WithHeader(0, "pair i", "dL/du_i", "dL/dv_i"), n, d, [r.SigmoidGradU, r.SigmoidGradV], ["sigmoid dL/du", "sigmoid dL/dv"]);
+
+        // Steps 13-19: the softmax loss.
+        MatrixTable(printed.Matrix("logits l_ij", 1, n), r.SoftmaxLogits, n, "softmax logits");
+        MatrixTable(printed.Matrix("P_ij (row softmax)", 0, n), r.P, n, "P", rowSums: true);
+        var q = printed.Matrix("Q_ij (column softmax)", 0, n);
+        MatrixTable(q, r.Q, n, "Q");
+        Assert.Equal("column sum", q.Rows[n][0]);
+        for (int j = 0; j < n; j++)
+            Cell(q.Rows[n][j + 1], Enumerable.Range(0, n).Sum(i => r.Q[i * n + j]), $"Q column {j + 1} sum");
+        var ce = printed.WithHeader(0, "pair i", "-log P_ii (image i -> text i)", "-log Q_ii (text i -> image i)");
+        Assert.Equal(n + 1, ce.Rows.Length);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.Equal($"{i + 1}", ce.Rows[i][0]);
+            Cell(ce.Rows[i][1], r.RowLogSumExp[i] - r.SoftmaxLogits[i * n + i], $"-log P_{i + 1}{i + 1}");
+            Cell(ce.Rows[i][2], r.ColumnLogSumExp[i] - r.SoftmaxLogits[i * n + i], $"-log Q_{i + 1}{i + 1}");
+        }
+        Assert.Equal("mean", ce.Rows[n][0]);
+        double imageToText = Enumerable.Range(0, n).Average(i => r.RowLogSumExp[i] - r.SoftmaxLogits[i * n + i]);
+        double textToImage = Enumerable.Range(0, n).Average(i => r.ColumnLogSumExp[i] - r.SoftmaxLogits[i * n + i]);
+        Scalar(ce.Rows[n][1], imageToText, "image -> text loss");
+        Scalar(ce.Rows[n][2], textToImage, "text -> image loss");
+        var softmaxLine = Regex.Match(printed.Formula("softmax loss L ="), @"^softmax loss L = \((\S+) \+ (\S+)\) / 2 = (\S+)$");
+        Assert.True(softmaxLine.Success, "the softmax loss line has changed form");
+        Assert.Equal(ce.Rows[n][1], softmaxLine.Groups[1].Value);
+        Assert.Equal(ce.Rows[n][2], softmaxLine.Groups[2].Value);
+        Scalar(softmaxLine.Groups[3].Value, r.SoftmaxLossValue, "softmax loss");
+        MatrixTable(printed.Matrix("dL/dl_ij", 1, n), r.SoftmaxGradLogits, n, "softmax dL/dl");
+        Scalar(printed.FormulaValue("softmax dL/dt' ="), r.SoftmaxGradLogitScale, "softmax dL/dt'");
+        Vectors(printed.WithHeader(1, "pair i", "dL/dx_i", "dL/dy_i"), n, d, [r.SoftmaxGradX, r.SoftmaxGradY], ["softmax dL/dx", "softmax dL/dy"]);
+        Vectors(printed.WithHeader(1, "pair i", "dL/du_i", "dL/dv_i"), n, d, [r.SoftmaxGradU, r.SoftmaxGradV], ["softmax dL/du", "softmax dL/dv"]);
+
+        // The contrast table's numbers: row sums and both losses.
+        var contrast = printed.WithHeader(0, "", "sigmoid (SigLIP)", "softmax (CLIP)");
+        var rowSums = contrast.Rows.Single(row => row[0] == "row sums of the probabilities");
+        var sigmoidSums = rowSums[1].Split(", ");
+        var softmaxSums = rowSums[2].Split(", ");
+        Assert.Equal(n, sigmoidSums.Length);
+        Assert.Equal(n, softmaxSums.Length);
+        for (int i = 0; i < n; i++)
+        {
+            Cell(sigmoidSums[i], Enumerable.Range(0, n).Sum(j => r.Sigma[i * n + j]), $"contrast: sigmoid row {i + 1} sum");
+            Cell(softmaxSums[i], Enumerable.Range(0, n).Sum(j => r.P[i * n + j]), $"contrast: softmax row {i + 1} sum");
+        }
+        var losses = contrast.Rows.Single(row => row[0] == "loss here");
+        Scalar(losses[1].Split(' ')[0], r.SigmoidLossValue, "contrast: sigmoid loss");
+        Scalar(losses[2].Split(' ')[0], r.SoftmaxLossValue, "contrast: softmax loss");
+    }
+
+    // Table cells (ExplainCommand.Num): 4 decimals, or 4 significant digits in scientific notation.
+    private static void Cell(string cell, double expected, string name)
+    {
+        var allowed = cell.Contains('E') ? new Tolerance(1e-15, 5.0001e-4) : new Tolerance(5.0001e-5, 0);
+        AssertClose.Scalar(ExplainOutput.Parse(cell), expected, allowed, $"{name} printed '{cell}'");
+    }
+
+    // Scalars in sentences (ExplainCommand.G): 8 significant digits.
+    private static void Scalar(string printed, double expected, string name) =>
+        AssertClose.Scalar(ExplainOutput.Parse(printed), expected, new Tolerance(1e-15, 5.0001e-8), $"{name} printed '{printed}'");
+
+    // The sum is printed with 8 significant digits or, if that shows fewer decimals, as many as the loss.
+    private static void SumOfLogSigmoids(string printed, double expected)
+    {
+        if (printed.Contains('E') || Decimals(printed) == 0) Scalar(printed, expected, "sum of log sigma");
+        else AssertClose.Scalar(ExplainOutput.Parse(printed), expected, new Tolerance(0.50001 * Math.Pow(10, -Decimals(printed)), 5.0001e-8), $"sum of log sigma printed '{printed}'");
+    }
+
+    // -(shown sum) / n must round to the shown loss: at most half a unit in the loss's last printed
+    // place from the sum's rounding (divided by n) plus half a unit from the loss's own.
+    private static void ShownQuotientMatches(string sum, int n, string loss)
+    {
+        if (loss.Contains('E')) return;   // scientific: both carry 8 significant digits
+        double unit = Math.Pow(10, -Decimals(loss));
+        double quotient = -ExplainOutput.Parse(sum) / n;
+        Assert.True(Decimals(sum) >= Decimals(loss), $"the sum '{sum}' shows fewer decimals than the loss '{loss}' it divides into");
+        Assert.True(Math.Abs(quotient - ExplainOutput.Parse(loss)) <= 0.5 * unit * (1 + 1.0 / n) * (1 + 1e-9),
+            $"-({sum}) / {n} = {quotient:R} does not round to the printed loss {loss}");
+    }
+
+    private static int Decimals(string shown) => shown.IndexOf('.') is int dot and >= 0 ? shown.Length - dot - 1 : 0;
+
+    private static void MatrixTable(ExplainOutput.PrintedTable table, double[] expected, int n, string name, bool rowSums = false)
+    {
+        Assert.True(table.Rows.Length >= n, $"{name}: {table.Rows.Length} rows printed, {n} expected");
+        Assert.Equal(n + 1 + (rowSums ? 1 : 0), table.Header.Length);
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++) Cell(table.Rows[i][j + 1], expected[i * n + j], $"{name}[{i + 1},{j + 1}]");
+            if (rowSums)
+            {
+                Assert.Equal("row sum", table.Header[n + 1]);
+                Cell(table.Rows[i][n + 1], Enumerable.Range(0, n).Sum(j => expected[i * n + j]), $"{name} row {i + 1} sum");
+            }
+        }
+    }
+
+    private static void Vectors(ExplainOutput.PrintedTable table, int n, int d, double[][] columns, string[] names)
+    {
+        Assert.Equal(n, table.Rows.Length);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.Equal($"{i + 1}", table.Rows[i][0]);
+            for (int c = 0; c < columns.Length; c++) VectorCell(table.Rows[i][c + 1], columns[c], i, d, $"{names[c]}_{i + 1}");
+        }
+    }
+
+    private static void VectorCell(string cell, double[] rows, int i, int d, string name)
+    {
+        var parts = ExplainOutput.VectorCell(cell);
+        Assert.True(parts.Length == d, $"{name} printed '{cell}' has {parts.Length} components, {d} expected");
+        for (int k = 0; k < d; k++) Cell(parts[k], rows[i * d + k], $"{name}[{k + 1}] in '{cell}'");
     }
 
     [Theory]
@@ -181,6 +354,47 @@ public sealed class ExplainCommandTests : IDisposable
         Assert.Contains("is a file, not a folder", stderr);
     }
 
+    /// <summary>
+    /// --out and --json are made ready before anything is printed: a path under a file, or in a
+    /// folder where nothing can be created (/proc), exits 1 with one line naming the option and the
+    /// path, prints nothing to stdout, and leaves no file or folder behind (not even an --out folder
+    /// it had to create before the --json check failed).
+    /// </summary>
+    [Theory]
+    [InlineData("--out", "file/sub", null)]
+    [InlineData("--json", "file/all.json", "plots/nested")]
+    [InlineData("--out", "/proc/siglip-explain-test", null)]
+    [InlineData("--json", "/proc/siglip-explain-test.json", "plots/nested")]
+    public void An_output_path_that_cannot_be_written_fails_before_anything_is_printed(string option, string path, string? outFolder)
+    {
+        Assert.True(Directory.Exists("/proc"), "this test needs Linux's /proc: a folder where no file can be created, even by root");
+        Directory.CreateDirectory(_folder);
+        string file = Path.Combine(_folder, "file");
+        File.WriteAllText(file, "x");
+        string target = path.StartsWith('/') ? path : Path.Combine(_folder, path);
+        var args = new List<string> { "explain", option, target };
+        if (outFolder is not null) args.AddRange(["--out", Path.Combine(_folder, outFolder)]);
+
+        var (code, stdout, stderr) = CliRunner.Run([.. args]);
+        Assert.Equal(1, code);
+        Assert.Equal("", stdout);
+        var errorLines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(errorLines.Length == 1, $"expected one line, got: {stderr}");
+        Assert.StartsWith($"error: {option} {target}", errorLines[0]);
+        Assert.Contains(option == "--out" ? "give a folder you can write to" : "give the path of a JSON file in a folder you can write to", errorLines[0]);
+        Assert.Equal([file], Directory.GetFileSystemEntries(_folder));   // nothing written, no folder left behind
+    }
+
+    [Fact]
+    public void The_default_out_folder_is_under_the_git_ignored_runs()
+    {
+        var (code, stdout, _) = CliRunner.Run("explain", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("[default: runs/explain]", stdout);
+        string ignore = File.ReadAllText(Path.Combine(Docs.DocPaths.Root, ".gitignore"));
+        Assert.Contains("/runs/", ignore.Split('\n').Select(l => l.Trim()));
+    }
+
     private static Tensor Matrix(JsonElement parent, string name, int rows, int columns)
     {
         var element = parent.GetProperty(name);
@@ -195,35 +409,5 @@ public sealed class ExplainCommandTests : IDisposable
             i++;
         }
         return new Tensor([rows, columns], data);
-    }
-
-    private static double LastNumber(string[] lines, string prefix)
-    {
-        var line = lines.Single(l => l.TrimStart().StartsWith(prefix, StringComparison.Ordinal));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1], CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>The n data rows (cells after the row label) of the occurrence-th table titled <paramref name="title"/>.</summary>
-    private static string[][] Table(string[] lines, string title, int occurrence, int n)
-    {
-        var starts = lines.Select((l, k) => (l, k)).Where(p => p.l.Trim() == title).Select(p => p.k).ToArray();
-        Assert.True(starts.Length > occurrence, $"table '{title}' #{occurrence + 1} not printed");
-        var rows = lines.Skip(starts[occurrence]).Where(l => l.StartsWith("│ image ", StringComparison.Ordinal)).Take(n).ToArray();
-        Assert.Equal(n, rows.Length);
-        return rows.Select(r => r.Split('│', StringSplitOptions.TrimEntries)[2..^1].Take(n).ToArray()).ToArray();
-    }
-
-    private static void AssertTable(string[][] cells, double[] expected, string name)
-    {
-        int n = cells.Length;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-            {
-                string cell = cells[i][j];
-                double printed = double.Parse(cell, CultureInfo.InvariantCulture), e = expected[i * n + j];
-                // Half a unit in the last printed place (plus a hair for the decimal conversion).
-                var allowed = cell.Contains('E') ? new Tolerance(0, 5.0001e-4) : new Tolerance(5.0001e-5, 0);
-                AssertClose.Scalar(printed, e, allowed, $"{name}[{i},{j}] printed '{cell}'");
-            }
     }
 }

@@ -147,7 +147,11 @@ public class WorkedExampleTests(ITestOutputHelper output)
     {
         var ok = new Tensor([2, 2], [1, 0, 0, 1]);
         var zeroRow = new Tensor([2, 2], [1, 0, 0, 0]);
-        Assert.Contains("row 1", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(ok, zeroRow)).Message);
+        // A zero row: WorkedExample has no NormEpsilon, so the message must not suggest one.
+        string zero = Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(ok, zeroRow)).Message;
+        Assert.Contains("text_embeds row 1 (counting from 0; pair 2 in `siglip explain`) is all zeros", zero);
+        Assert.DoesNotContain("NormEpsilon", zero);
+        Assert.Contains("image_embeds row 0", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(new Tensor([2, 2], [0, 0, 1, 1]), ok)).Message);
         Assert.Contains("[3, 2]", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(ok, new Tensor([3, 2], new double[6]))).Message);
         Assert.Contains("NaN", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(new Tensor([2, 2], [1, double.NaN, 0, 1]), ok)).Message);
         Assert.Contains("n = 0", Assert.Throws<ArgumentException>(() => WorkedExample.RandomEmbeddings(0, 3)).Message);

@@ -42,15 +42,9 @@ public sealed class MatMulKernelTests(ITestOutputHelper output)
     [Fact]
     public void Portable_fallback_equals_naive_within_rounding_bound()
     {
-        KernelSettings.ForceFallback = true;
-        try
-        {
+        // A scope of this test's flow only: a process-wide switch changed the products of tests running beside it.
+        using (KernelSettings.UseFallback())
             Props.Check(Cases, c => Run<double>(c) && Run<float>(c), seed: 880_103, output, maxTest: 20);
-        }
-        finally
-        {
-            KernelSettings.ForceFallback = false;
-        }
     }
 
     [Fact]

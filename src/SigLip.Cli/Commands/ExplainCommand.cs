@@ -30,6 +30,9 @@ internal static class ExplainCommand
     /// <summary>Bound on |b|.</summary>
     public const double MaxAbsLogitBias = 100;
 
+    /// <summary>Where the PNGs go without --out: under runs/, which git ignores.</summary>
+    public const string DefaultOutput = "runs/explain";
+
     /// <summary>The PNG files written into --out.</summary>
     public static readonly IReadOnlyList<string> PlotFiles = ["sigmoid-logits.png", "sigmoid-probabilities.png", "softmax-probabilities.png"];
 
@@ -40,7 +43,7 @@ internal static class ExplainCommand
         var seed = new Option<long>("--seed") { Description = "Seed of the random embeddings (the same numbers on every machine).", DefaultValueFactory = _ => 0 };
         var logitScale = new Option<double>("--logit-scale") { Description = $"t', the log-temperature: t = exp(t'). Default: the paper's starting value ln 10 (t = 10). Between -{MaxAbsLogitScale} and {MaxAbsLogitScale}.", DefaultValueFactory = _ => SigmoidLoss.PaperInitialLogitScale };
         var logitBias = new Option<double>("--logit-bias") { Description = $"b, the bias of the sigmoid loss. Default: the paper's starting value -10. Between -{MaxAbsLogitBias} and {MaxAbsLogitBias}.", DefaultValueFactory = _ => SigmoidLoss.PaperInitialLogitBias };
-        var output = new Option<string>("--out") { Description = $"Folder for the PNG heatmaps ({string.Join(", ", PlotFiles)}); created if missing.", DefaultValueFactory = _ => "explain" };
+        var output = new Option<string>("--out") { Description = $"Folder for the PNG heatmaps ({string.Join(", ", PlotFiles)}); created if missing.", DefaultValueFactory = _ => DefaultOutput };
         var json = new Option<string?>("--json") { Description = "Also write every number (full precision) to this JSON file." };
         var command = new Command("explain", "A worked example of the sigmoid (SigLIP) loss and its gradient, step by step, beside the softmax (CLIP) loss; PNG heatmaps.");
         foreach (var o in new Option[] { pairs, width, seed, logitScale, logitBias, output, json }) command.Options.Add(o);
@@ -52,6 +55,8 @@ internal static class ExplainCommand
             string folder = parse.GetValue(output)!;
             string? jsonPath = parse.GetValue(json);
             Validate(n, d, scale, bias, folder, jsonPath);
+            // Before anything is printed: a path that cannot be written fails now, not after the whole printout.
+            PrepareOutputs(folder, jsonPath);
 
             var example = WorkedExample.Random(n, d, seedValue, scale, bias);
             // A console bound to the current Console.Out, so redirected output gets the tables too.
@@ -91,11 +96,81 @@ internal static class ExplainCommand
             throw new ArgumentException($"--logit-bias {Show(bias)} is out of range: b must be a finite number between -{MaxAbsLogitBias} and {MaxAbsLogitBias} (the paper starts at -10).");
         if (string.IsNullOrWhiteSpace(folder))
             throw new ArgumentException("--out is empty: give a folder for the PNG heatmaps (it is created if missing).");
-        if (File.Exists(folder))
-            throw new ArgumentException($"--out {folder} is a file, not a folder: give a folder for the PNG heatmaps (it is created if missing).");
         if (jsonPath is not null && (string.IsNullOrWhiteSpace(jsonPath) || Directory.Exists(jsonPath)))
             throw new ArgumentException($"--json '{jsonPath}' is not a file name: give the path of a JSON file to write.");
     }
+
+    /// <summary>
+    /// Creates the --out folder and the --json file's folder and checks that a file can be created in
+    /// each. A path that cannot be used throws, naming the option and the path, and leaves behind no
+    /// folder that this call created.
+    /// </summary>
+    private static void PrepareOutputs(string folder, string? jsonPath)
+    {
+        const string outAdvice = "give a folder you can write to for the PNG heatmaps (it is created if missing)";
+        const string jsonAdvice = "give the path of a JSON file in a folder you can write to (the folder is created if missing)";
+        var created = new List<string>();   // outermost first
+        try
+        {
+            // Both checked before either is created, so a bad --json cannot leave an --out folder behind.
+            var outMissing = MissingFolders("--out", folder, Path.GetFullPath(folder), outAdvice);
+            string? jsonFolder = jsonPath is null ? null : Path.GetDirectoryName(Path.GetFullPath(jsonPath));
+            var jsonMissing = jsonFolder is null ? [] : MissingFolders("--json", jsonPath!, jsonFolder, jsonAdvice);
+            CreateWritable("--out", folder, Path.GetFullPath(folder), outMissing, created, outAdvice);
+            if (jsonFolder is not null) CreateWritable("--json", jsonPath!, jsonFolder, jsonMissing, created, jsonAdvice);
+        }
+        catch
+        {
+            for (int k = created.Count - 1; k >= 0; k--)
+            {
+                try { Directory.Delete(created[k]); }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
+            throw;
+        }
+    }
+
+    /// <summary>The folders from the nearest existing ancestor down to <paramref name="folder"/> that do not exist yet, outermost first.</summary>
+    private static List<string> MissingFolders(string option, string given, string folder, string advice)
+    {
+        var missing = new List<string>();
+        for (string? path = folder; path is not null && !Directory.Exists(path); path = Path.GetDirectoryName(path))
+        {
+            if (File.Exists(path))
+                throw new ArgumentException(path == folder && option == "--out"
+                    ? $"--out {given} is a file, not a folder: {advice}."
+                    : $"{option} {given} cannot be used: {path} is a file, not a folder; {advice}.");
+            missing.Insert(0, path);
+        }
+        return missing;
+    }
+
+    private static void CreateWritable(string option, string given, string folder, List<string> missing, List<string> created, string advice)
+    {
+        foreach (var path in missing)
+        {
+            if (Directory.Exists(path)) continue;   // created just before, for the other option
+            try { Directory.CreateDirectory(path); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"{option} {given}: the folder {path} cannot be created ({Reason(ex)}); {advice}.", ex);
+            }
+            created.Add(path);
+        }
+        // A file that deletes itself: proves that the PNGs / the JSON can be created there.
+        string probe = Path.Combine(folder, $".siglip-explain-{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"{option} {given}: no file can be created in the folder {folder} ({Reason(ex)}); {advice}.", ex);
+        }
+    }
+
+    private static string Reason(Exception ex) => ex.Message.ReplaceLineEndings(" ").TrimEnd('.');
 
     private static IEnumerable<(string File, Tensor Matrix, string Title, (double, double)? Range)> Plots(WorkedExampleResult e)
     {
@@ -163,9 +238,10 @@ internal static class ExplainCommand
 
             double sum = 0;
             foreach (var v in s.LogSigmoids.Data) sum += v;
+            string shownSum = AtLeastAsPrecise(sum, s.Loss);
             Step("The loss", "Sum the n x n log-likelihoods, negate, divide by n (not by n^2: the paper's choice).");
-            console.MarkupLine(Markup.Escape($"    sum_ij log sigma(z_ij l_ij) = {G(sum)}"));
-            console.MarkupLine(Markup.Escape($"    sigmoid loss L = -(1/n) sum = -({G(sum)}) / {_n} = ") + $"[bold]{G(s.Loss)}[/]");
+            console.MarkupLine(Markup.Escape($"    sum_ij log sigma(z_ij l_ij) = {shownSum}"));
+            console.MarkupLine(Markup.Escape($"    sigmoid loss L = -(1/n) sum = -({shownSum}) / {_n} = ") + $"[bold]{G(s.Loss)}[/]");
 
             Step("Gradient with respect to the logits", "dL/dl_ij = -z_ij sigma(-z_ij l_ij) / n: negative on the diagonal (pull matches up), positive elsewhere (push non-matches down). Each entry depends on its own l_ij alone.");
             Matrix("dL/dl_ij", s.GradLogits);
@@ -325,6 +401,21 @@ internal static class ExplainCommand
 
     /// <summary>Scalars in sentences: eight significant digits.</summary>
     internal static string G(double v) => v.ToString("G8", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// <paramref name="value"/> with eight significant digits, or with as many decimals as
+    /// <paramref name="other"/> shows if that is more, so that dividing it by n gives what is printed
+    /// for the loss: a sum of -1199.99996 is not shown as -1200 beside a loss of 299.99999.
+    /// </summary>
+    internal static string AtLeastAsPrecise(double value, double other)
+    {
+        string own = G(value), theirs = G(other);
+        if (own.Contains('E') || theirs.Contains('E')) return own;   // both keep eight significant digits
+        int decimals = Math.Max(Decimals(own), Decimals(theirs));
+        return value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+    }
+
+    private static int Decimals(string shown) => shown.IndexOf('.') is int dot and >= 0 ? shown.Length - dot - 1 : 0;
 
     private static string Label(double z) => z > 0 ? "+1" : "-1";
 

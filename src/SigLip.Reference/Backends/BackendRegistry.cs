@@ -8,8 +8,10 @@ public sealed class BackendRegistry
 {
     private readonly List<IBackendProvider> _providers = [];
 
+    /// <summary>The registered providers, in registration order.</summary>
     public IReadOnlyList<IBackendProvider> Providers => _providers;
 
+    /// <summary>Adds a provider; a second one with the same name (case-insensitive) throws. Returns this registry, for chaining.</summary>
     public BackendRegistry Register(IBackendProvider provider)
     {
         if (_providers.Any(p => string.Equals(p.Name, provider.Name, StringComparison.OrdinalIgnoreCase)))

@@ -20,13 +20,17 @@ public enum LossKind
 [Flags]
 public enum LockedTowers
 {
+    /// <summary>Both towers train.</summary>
     None = 0,
     /// <summary>SigLiT: the image tower is frozen.</summary>
     Image = 1,
+    /// <summary>The text tower is frozen.</summary>
     Text = 2,
 }
 
 /// <summary>Whether a backend can start on this machine, and if not, why (and what to do about it).</summary>
+/// <param name="CanStart">Whether the backend can start on this machine.</param>
+/// <param name="Reason">Why (not): what was found or tried, and what to set when it cannot start.</param>
 public sealed record BackendAvailability(bool CanStart, string Reason);
 
 /// <summary>How to start a backend.</summary>
@@ -41,6 +45,7 @@ public sealed record BackendOptions(string? DType = null, string? LibTorchPath =
 /// <param name="NormEpsilon">Added to the L2 norm before dividing (0 matches HF; big_vision uses 1e-8).</param>
 public sealed record LossOptions(LossKind Kind = LossKind.Sigmoid, int Chunks = 1, double NormEpsilon = 0.0)
 {
+    /// <summary>The paper's setting: sigmoid loss, dense (one device), no epsilon in the L2 norm (as HF).</summary>
     public static LossOptions Default { get; } = new();
 }
 
@@ -48,6 +53,12 @@ public sealed record LossOptions(LossKind Kind = LossKind.Sigmoid, int Chunks = 
 /// A loss value with its gradients. Embedding gradients are with respect to the UNnormalised
 /// embeddings (the backward runs through the L2 normalisation).
 /// </summary>
+/// <param name="Loss">L, the batch's loss (sigmoid: divided by n, not n^2).</param>
+/// <param name="GradImageEmbeds">[n, d] dL / d image embeddings (unnormalised).</param>
+/// <param name="GradTextEmbeds">[n, d] dL / d text embeddings (unnormalised).</param>
+/// <param name="GradLogitScale">dL / dt', where t = exp(t').</param>
+/// <param name="GradLogitBias">dL / db (0 for the softmax loss).</param>
+/// <param name="LogitsPerImage">[n, n] logits, row = image, when asked for; else null.</param>
 public sealed record LossResult(
     double Loss,
     Tensor GradImageEmbeds,
@@ -58,6 +69,10 @@ public sealed record LossResult(
 
 /// <summary>AdamW with decoupled weight decay, plus gradient clipping by global norm.</summary>
 /// <param name="MaxGradNorm">Clip the global gradient norm to this (0 or less: no clipping).</param>
+/// <param name="Beta1">Decay of the first-moment (mean) estimate.</param>
+/// <param name="Beta2">Decay of the second-moment (uncentred variance) estimate.</param>
+/// <param name="Epsilon">Added to sqrt(v) in the denominator.</param>
+/// <param name="WeightDecay">Decoupled weight decay, applied as p -= lr * decay * p to decayed parameters only (<see cref="Models.ParameterSpec.Decayed"/>).</param>
 public sealed record AdamWSettings(
     double Beta1 = 0.9,
     double Beta2 = 0.999,
@@ -85,14 +100,23 @@ public sealed record StepResult(double Loss, IReadOnlyDictionary<string, Tensor>
 /// <summary>The names of a model's outputs, as HF transformers calls them.</summary>
 public static class OutputNames
 {
+    /// <summary>[B, D] L2-normalised image embeddings.</summary>
     public const string ImageEmbeds = "image_embeds";
+    /// <summary>[B, D] L2-normalised text embeddings.</summary>
     public const string TextEmbeds = "text_embeds";
+    /// <summary>[B, B] logits, row = text: t * text_embeds @ image_embeds^T + b.</summary>
     public const string LogitsPerText = "logits_per_text";
+    /// <summary>[B, B] logits, row = image (the transpose of <see cref="LogitsPerText"/>).</summary>
     public const string LogitsPerImage = "logits_per_image";
+    /// <summary>[1] the batch's loss.</summary>
     public const string Loss = "loss";
+    /// <summary>[B, N, H] the vision tower's tokens after the final LayerNorm.</summary>
     public const string VisionLastHiddenState = "vision_last_hidden_state";
+    /// <summary>[B, H] the MAP head's output (before normalisation).</summary>
     public const string VisionPoolerOutput = "vision_pooler_output";
+    /// <summary>[B, L, H] the text tower's tokens after the final LayerNorm.</summary>
     public const string TextLastHiddenState = "text_last_hidden_state";
+    /// <summary>[B, D] the last token's state through the text head (before normalisation).</summary>
     public const string TextPoolerOutput = "text_pooler_output";
     /// <summary>Gradients are stored as <c>grad.&lt;parameter name&gt;</c>.</summary>
     public const string GradPrefix = "grad.";
@@ -101,7 +125,9 @@ public static class OutputNames
 /// <summary>A model living on a backend: its parameters, forward, backward and optimizer.</summary>
 public interface ISiglipModel : IDisposable
 {
+    /// <summary>The model's shapes (both towers).</summary>
     SiglipConfig Config { get; }
+    /// <summary>The towers that are frozen: no gradients, no updates.</summary>
     LockedTowers Locked { get; }
 
     /// <summary>Forward only. With <paramref name="collectOutputs"/>, every named output comes back.</summary>
@@ -125,6 +151,7 @@ public interface ISiglipModel : IDisposable
     /// <summary>The optimizer's state (moments and step count), for checkpoints.</summary>
     NamedTensors GetOptimizerState();
 
+    /// <summary>Restores the optimizer's state from <see cref="GetOptimizerState"/> (a checkpoint); the names must match.</summary>
     void SetOptimizerState(IReadOnlyDictionary<string, Tensor> state);
 
     /// <summary>L2-normalised image embeddings [B, D] of pixel values [B, C, H, W].</summary>
@@ -137,6 +164,7 @@ public interface ISiglipModel : IDisposable
 /// <summary>A started backend.</summary>
 public interface IBackend : IDisposable
 {
+    /// <summary>The name it was started under (e.g. "reference", "torch", "cuda").</summary>
     string Name { get; }
     /// <summary>Where it computes, in words (e.g. "cpu", "cuda:0 NVIDIA H200").</summary>
     string Device { get; }
@@ -153,7 +181,9 @@ public interface IBackend : IDisposable
 /// <summary>A backend that can be found by name, probed and started.</summary>
 public interface IBackendProvider
 {
+    /// <summary>The backend's name, as <c>--backend</c> and <see cref="BackendRegistry.Find"/> take it.</summary>
     string Name { get; }
+    /// <summary>What it is, in one line (shown by <c>siglip backends</c>).</summary>
     string Description { get; }
     /// <summary>Cheap check: can it start here? If not, the reason says what was tried and what to set.</summary>
     BackendAvailability Probe();

@@ -12,16 +12,22 @@ namespace SigLip.Reference.Backends;
 /// <remarks>Started by <see cref="ReferenceBackendProvider"/>.</remarks>
 public sealed class ReferenceBackend : IBackend
 {
+    /// <inheritdoc/>
     public string Name => ReferenceBackendProvider.BackendName;
+    /// <inheritdoc/>
     public string Device => $"cpu (managed, {Environment.ProcessorCount} cores)";
+    /// <inheritdoc/>
     public string DType => "float64";
 
+    /// <inheritdoc/>
     public LossResult Loss(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions options) =>
         PairwiseLoss.Compute(imageEmbeds, textEmbeds, logitScale, logitBias, options);
 
+    /// <inheritdoc/>
     public ISiglipModel CreateModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None) =>
         new ReferenceSiglipModel(config, parameters, locked);
 
+    /// <summary>Nothing to release: everything is managed memory.</summary>
     public void Dispose() { }
 }
 
@@ -37,6 +43,7 @@ public sealed class ReferenceSiglipModel : ISiglipModel
     private NamedTensors? _gradients;
     private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
 
+    /// <summary>A model holding copies of <paramref name="parameters"/> (HF names; every one of the config's, no others).</summary>
     public ReferenceSiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None)
     {
         config.Validate();
@@ -46,7 +53,9 @@ public sealed class ReferenceSiglipModel : ISiglipModel
         _optimizer = new AdamW(AdamW.TrainableParameters(config, locked));
     }
 
+    /// <inheritdoc/>
     public SiglipConfig Config { get; }
+    /// <inheritdoc/>
     public LockedTowers Locked { get; }
 
     /// <summary>The live parameters (the optimizer updates their data in place); not a copy.</summary>
@@ -55,12 +64,14 @@ public sealed class ReferenceSiglipModel : ISiglipModel
     /// <summary>The underlying model (for tests and tools that need its forward pass).</summary>
     public SiglipModel Inner => _model;
 
+    /// <inheritdoc/>
     public StepResult Forward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
         var pass = _model.Forward(batch, loss, Locked);
         return new StepResult(pass.Loss, collectOutputs ? pass.Outputs : new Dictionary<string, Tensor>());
     }
 
+    /// <inheritdoc/>
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
         _gradients = null;
@@ -76,17 +87,21 @@ public sealed class ReferenceSiglipModel : ISiglipModel
         return new StepResult(step.Loss, NoOutputs);
     }
 
+    /// <inheritdoc/>
     public NamedTensors Gradients() =>
         (_gradients ?? throw new InvalidOperationException("No gradients yet: call ForwardBackward first.")).DeepClone();
 
+    /// <inheritdoc/>
     public double OptimizerStep(AdamWSettings settings, double learningRate)
     {
         var gradients = _gradients ?? throw new InvalidOperationException("No gradients to step with: call ForwardBackward first.");
         return _optimizer.Step(_model.Parameters, gradients, settings, learningRate);
     }
 
+    /// <inheritdoc/>
     public NamedTensors GetParameters() => _model.Parameters.DeepClone();
 
+    /// <inheritdoc/>
     public void SetParameters(IReadOnlyDictionary<string, Tensor> parameters)
     {
         // Check all before changing any.
@@ -101,13 +116,18 @@ public sealed class ReferenceSiglipModel : ISiglipModel
             Array.Copy(tensor.Data, _model.Parameters[name].Data, tensor.Size);
     }
 
+    /// <inheritdoc/>
     public NamedTensors GetOptimizerState() => _optimizer.GetState();
 
+    /// <inheritdoc/>
     public void SetOptimizerState(IReadOnlyDictionary<string, Tensor> state) => _optimizer.SetState(state);
 
+    /// <inheritdoc/>
     public Tensor EmbedImages(Tensor pixelValues) => _model.EmbedImages(pixelValues);
 
+    /// <inheritdoc/>
     public Tensor EmbedTexts(TokenIds inputIds) => _model.EmbedTexts(inputIds);
 
+    /// <summary>Nothing to release: everything is managed memory.</summary>
     public void Dispose() { }
 }

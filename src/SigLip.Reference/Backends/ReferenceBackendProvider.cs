@@ -7,12 +7,17 @@ namespace SigLip.Reference.Backends;
 /// </summary>
 public sealed class ReferenceBackendProvider : IBackendProvider
 {
+    /// <summary>"reference".</summary>
     public const string BackendName = "reference";
 
+    /// <inheritdoc/>
     public string Name => BackendName;
+    /// <inheritdoc/>
     public string Description => "managed C# reference implementation, float64 on the CPU (the specification)";
+    /// <inheritdoc/>
     public BackendAvailability Probe() => new(true, "always available (pure managed code)");
 
+    /// <summary>Starts the reference backend; any dtype other than float64 throws <see cref="BackendUnavailableException"/>.</summary>
     public IBackend Start(BackendOptions options)
     {
         if (options.DType is { } dtype && !string.Equals(dtype, "float64", StringComparison.OrdinalIgnoreCase))

@@ -2,6 +2,8 @@ namespace SigLip.Reference.Data;
 
 /// <summary>One image with its caption. Pixels are [C, H, W], scaled to [-1, 1].</summary>
 /// <param name="ClassName">The class of the image where the source has classes (for zero-shot evaluation).</param>
+/// <param name="Pixels">[C, H, W] pixels in [-1, 1].</param>
+/// <param name="Caption">The image's text.</param>
 public sealed record ImageTextExample(Tensor Pixels, string Caption, string? ClassName = null);
 
 /// <summary>
@@ -15,6 +17,7 @@ public interface IImageTextSource
 
     /// <summary>Image side length in pixels, and channels, of every example.</summary>
     int ImageSize { get; }
+    /// <summary>Colour channels of every example (3 for RGB).</summary>
     int Channels { get; }
 
     /// <summary>
@@ -30,6 +33,7 @@ public interface IImageTextSource
 /// <summary>Turns captions into token ids of a fixed length (SigLIP pads with the end token, no mask).</summary>
 public interface ITextTokenizer
 {
+    /// <summary>The number of token ids it can produce (the text tower's vocab size must be at least this).</summary>
     int VocabSize { get; }
 
     /// <summary>Token ids [texts.Count, maxLength].</summary>

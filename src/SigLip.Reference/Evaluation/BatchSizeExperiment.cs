@@ -31,10 +31,13 @@ public sealed record BatchSizeExperimentSettings(
     int EvalSeed = 1000,
     int Parallel = 1)
 {
+    /// <summary>4, 8, 16 and 32 pairs per step.</summary>
     public static IReadOnlyList<int> DefaultBatchSizes { get; } = [4, 8, 16, 32];
 
+    /// <summary><see cref="BatchSizes"/>, or <see cref="DefaultBatchSizes"/> when it is null.</summary>
     public IReadOnlyList<int> BatchSizeList => BatchSizes ?? DefaultBatchSizes;
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the setting that cannot be used.</summary>
     public void Validate()
     {
         if (BatchSizeList.Count == 0) throw new ArgumentException("The experiment needs at least one batch size.");
@@ -51,6 +54,16 @@ public sealed record BatchSizeExperimentSettings(
 }
 
 /// <summary>One training run of the experiment and how it scored.</summary>
+/// <param name="Loss">Sigmoid or softmax.</param>
+/// <param name="BatchSize">Pairs per step.</param>
+/// <param name="Seed">The run's seed (initialisation and data order).</param>
+/// <param name="Steps">Steps trained (pairs per run / batch size).</param>
+/// <param name="FinalLoss">The last step's loss.</param>
+/// <param name="ZeroShotAccuracy">Zero-shot accuracy on fresh images of the seen combinations.</param>
+/// <param name="UnseenZeroShotAccuracy">Zero-shot accuracy on the held-out combinations.</param>
+/// <param name="ImageToTextRecallAt1">Image-to-text recall@1.</param>
+/// <param name="TextToImageRecallAt1">Text-to-image recall@1.</param>
+/// <param name="Seconds">Wall time of the run.</param>
 public sealed record BatchSizeRun(
     LossKind Loss,
     int BatchSize,
@@ -63,18 +76,30 @@ public sealed record BatchSizeRun(
     double TextToImageRecallAt1,
     double Seconds);
 
-/// <summary>Mean and standard deviation (n - 1 denominator; 0 for one seed) over seeds of one (loss, batch size).</summary>
 /// <summary>Sigmoid minus softmax zero-shot accuracy at one batch size, paired by seed.</summary>
 /// <param name="MeanDifference">Mean over seeds of sigmoid accuracy minus softmax accuracy (NaN when no pair ran).</param>
 /// <param name="SigmoidBetter">Seeds where the sigmoid run is more accurate.</param>
 /// <param name="Pairs">Seeds where both losses ran.</param>
+/// <param name="BatchSize">Pairs per step.</param>
 public sealed record PairedDifference(int BatchSize, double MeanDifference, int SigmoidBetter, int Pairs);
 
+/// <summary>Mean and standard deviation (n - 1 denominator; 0 for one seed) over seeds of one (loss, batch size).</summary>
+/// <param name="Loss">Sigmoid or softmax.</param>
+/// <param name="BatchSize">Pairs per training step.</param>
+/// <param name="Runs">How many seeds ran.</param>
+/// <param name="MeanAccuracy">Mean zero-shot accuracy on the seen combinations.</param>
+/// <param name="StdAccuracy">Its standard deviation over seeds.</param>
+/// <param name="MeanUnseenAccuracy">Mean zero-shot accuracy on the held-out combinations.</param>
+/// <param name="StdUnseenAccuracy">Its standard deviation over seeds.</param>
 public sealed record BatchSizeSummary(LossKind Loss, int BatchSize, int Runs, double MeanAccuracy, double StdAccuracy, double MeanUnseenAccuracy, double StdUnseenAccuracy);
 
 /// <summary>Every run and the per-(loss, batch size) summaries.</summary>
+/// <param name="Settings">The experiment's settings.</param>
+/// <param name="ChanceAccuracy">What guessing gets (1 / classes).</param>
+/// <param name="Runs">Every run, ordered by seed, then batch size, then loss (sigmoid first).</param>
 public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Settings, double ChanceAccuracy, IReadOnlyList<BatchSizeRun> Runs)
 {
+    /// <summary>Mean and spread over seeds per (loss, batch size), sigmoid first, smallest batch first.</summary>
     public IReadOnlyList<BatchSizeSummary> Summaries =>
         Runs.GroupBy(r => (r.Loss, r.BatchSize))
             .OrderBy(g => g.Key.Loss).ThenBy(g => g.Key.BatchSize)
@@ -134,6 +159,7 @@ public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Setti
         return sb.ToString();
     }
 
+    /// <summary>"sigmoid" or "softmax".</summary>
     public static string Name(LossKind loss) => loss == LossKind.Sigmoid ? "sigmoid" : "softmax";
 
     private static string Cell(double? mean, double? std) => mean is null ? "-" : $"{mean:P1} +- {std:P1}";
@@ -149,6 +175,7 @@ public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Setti
 /// </summary>
 public static class BatchSizeExperiment
 {
+    /// <summary>Trains and evaluates every (loss, batch size, seed) on <paramref name="backend"/>; <paramref name="progress"/> hears of each run as it ends.</summary>
     public static BatchSizeExperimentResult Run(IBackend backend, BatchSizeExperimentSettings settings, IProgress<BatchSizeRun>? progress = null,
         CancellationToken cancellationToken = default)
     {

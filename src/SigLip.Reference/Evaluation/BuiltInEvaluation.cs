@@ -25,6 +25,7 @@ public sealed record BuiltInEvaluationSettings(
 /// </summary>
 public static class BuiltInEvaluation
 {
+    /// <summary>Runs the three evaluations above on <paramref name="model"/> (default settings when null).</summary>
     public static EvaluationReport Run(ISiglipModel model, BuiltInEvaluationSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -4,24 +4,35 @@ using SigLip.Reference.Data;
 namespace SigLip.Reference.Evaluation;
 
 /// <summary>Recall at one cut-off: the fraction of queries with a right answer among the top K.</summary>
+/// <param name="K">The cut-off.</param>
+/// <param name="Recall">The fraction of queries with a right answer among their top K.</param>
 public sealed record RecallAtK(int K, double Recall);
 
 /// <summary>Retrieval results in both directions.</summary>
 /// <param name="Images">Image count (the image-to-text queries and the text-to-image candidates).</param>
 /// <param name="Texts">Distinct caption count (the text-to-image queries and the image-to-text candidates).</param>
+/// <param name="ImageToText">Recall@K of images as queries.</param>
+/// <param name="TextToImage">Recall@K of texts as queries.</param>
 public sealed record RetrievalResult(
     int Images,
     int Texts,
     IReadOnlyList<RecallAtK> ImageToText,
     IReadOnlyList<RecallAtK> TextToImage)
 {
+    /// <summary>Image-to-text recall@<paramref name="k"/>; a K that was not computed throws, listing the computed ones.</summary>
     public double ImageToTextRecallAt(int k) => Find(ImageToText, k, "image-to-text");
+    /// <summary>Text-to-image recall@<paramref name="k"/>; a K that was not computed throws, listing the computed ones.</summary>
     public double TextToImageRecallAt(int k) => Find(TextToImage, k, "text-to-image");
 
     private static double Find(IReadOnlyList<RecallAtK> list, int k, string direction) =>
         list.FirstOrDefault(r => r.K == k)?.Recall
         ?? throw new ArgumentException($"No {direction} recall@{k} was computed; computed: {string.Join(", ", list.Select(r => r.K))}.");
 }
+
+/// <summary>The distinct texts among some captions, and each caption's index into them.</summary>
+/// <param name="Texts">The distinct texts, in first-seen order.</param>
+/// <param name="TextOfCaption">For each caption, the index of its text in <paramref name="Texts"/>.</param>
+public sealed record DistinctTextsResult(IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption);
 
 /// <summary>
 /// Image-text retrieval recall@K in both directions, by cosine similarity of the normalised
@@ -38,13 +49,15 @@ public sealed record RetrievalResult(
 /// and a K at or above the number of candidates gives recall 1.
 /// </para>
 /// </summary>
-/// <summary>The distinct texts among some captions, and each caption's index into them.</summary>
-public sealed record DistinctTextsResult(IReadOnlyList<string> Texts, IReadOnlyList<int> TextOfCaption);
-
 public static class RetrievalEvaluator
 {
+    /// <summary>Recall@1, @5 and @10.</summary>
     public static IReadOnlyList<int> DefaultKs { get; } = [1, 5, 10];
 
+    /// <summary>
+    /// Embeds the images and the distinct captions of <paramref name="examples"/> with
+    /// <paramref name="model"/> and gives recall@K in both directions (rules above).
+    /// </summary>
     public static RetrievalResult Evaluate(
         ISiglipModel model,
         ITextTokenizer tokenizer,

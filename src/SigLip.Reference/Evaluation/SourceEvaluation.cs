@@ -25,8 +25,10 @@ public sealed record SourceEvaluationSettings(
 /// </summary>
 public static class SourceEvaluation
 {
+    /// <summary>One template: "a photo of a {}".</summary>
     public static IReadOnlyList<string> DefaultPromptTemplates { get; } = ["a photo of a {}"];
 
+    /// <summary>Reads examples of <paramref name="source"/> (as many as the settings allow) and evaluates <paramref name="model"/> on them.</summary>
     public static EvaluationReport Run(ISiglipModel model, ITextTokenizer tokenizer, IImageTextSource source, SourceEvaluationSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -4,6 +4,9 @@ using SigLip.Reference.Data;
 namespace SigLip.Reference.Evaluation;
 
 /// <summary>How one class fared.</summary>
+/// <param name="ClassName">The class.</param>
+/// <param name="Examples">Its examples.</param>
+/// <param name="Correct">How many were classified as it.</param>
 public sealed record ClassAccuracy(string ClassName, int Examples, int Correct)
 {
     /// <summary>Correct / Examples; NaN for a class with no examples.</summary>
@@ -16,6 +19,8 @@ public sealed record ClassAccuracy(string ClassName, int Examples, int Correct)
 /// <param name="ChanceAccuracy">1 / number of classes: what guessing gets on balanced data.</param>
 /// <param name="MeanPerClassAccuracy">Mean of the per-class accuracies over classes that have examples.</param>
 /// <param name="Predictions">Predicted class index per example.</param>
+/// <param name="Examples">The number of images classified.</param>
+/// <param name="PerClass">Each class's accuracy.</param>
 public sealed record ZeroShotResult(
     int Examples,
     IReadOnlyList<string> ClassNames,
@@ -37,6 +42,7 @@ public static class ZeroShotEvaluator
     /// <summary>The slot in a template where the class name goes, e.g. "a photo of a {}".</summary>
     public const string Slot = "{}";
 
+    /// <summary>Classifies the images of <paramref name="examples"/> among <paramref name="classNames"/> as described above; accuracy against each example's class.</summary>
     public static ZeroShotResult Evaluate(
         ISiglipModel model,
         ITextTokenizer tokenizer,

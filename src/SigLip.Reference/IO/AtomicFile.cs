@@ -9,6 +9,7 @@ namespace SigLip.Reference.IO;
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>Calls <paramref name="write"/> with a stream on a temporary file beside <paramref name="path"/>, then moves it over <paramref name="path"/> (creating the folder if needed). If <paramref name="write"/> throws, the temporary file is deleted and the target is left as it was.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

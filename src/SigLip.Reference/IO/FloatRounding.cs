@@ -12,9 +12,13 @@ public static class FloatRounding
     // bfloat16: 7 stored mantissa bits, 8 exponent bits (float32's range).
     private const int BFloatMantissaBits = 7, BFloatExponentBits = 8;
 
+    /// <summary>The IEEE float16 bit pattern nearest to <paramref name="value"/> (ties to even; overflow gives infinity).</summary>
     public static ushort ToHalfBits(double value) => Round(value, HalfMantissaBits, HalfExponentBits);
+    /// <summary>The bfloat16 bit pattern nearest to <paramref name="value"/> (ties to even; overflow gives infinity).</summary>
     public static ushort ToBFloat16Bits(double value) => Round(value, BFloatMantissaBits, BFloatExponentBits);
+    /// <summary>The value of an IEEE float16 bit pattern (exact).</summary>
     public static double FromHalfBits(ushort bits) => Decode(bits, HalfMantissaBits, HalfExponentBits);
+    /// <summary>The value of a bfloat16 bit pattern (exact).</summary>
     public static double FromBFloat16Bits(ushort bits) => Decode(bits, BFloatMantissaBits, BFloatExponentBits);
 
     /// <summary>The float16 value nearest to <paramref name="value"/> (ties to even), as float64.</summary>

@@ -4,6 +4,8 @@ using SigLip.Reference.Models;
 namespace SigLip.Reference.IO;
 
 /// <summary>A model folder's config and parameters (HF names, <see cref="ParameterLayout"/> order, float64).</summary>
+/// <param name="Config">The model's sizes from config.json.</param>
+/// <param name="Parameters">Every parameter, by HF name, in layout order.</param>
 public sealed record LoadedCheckpoint(SiglipConfig Config, NamedTensors Parameters);
 
 /// <summary>
@@ -15,13 +17,21 @@ public sealed record LoadedCheckpoint(SiglipConfig Config, NamedTensors Paramete
 /// </summary>
 public static class HfCheckpoint
 {
+    /// <summary>The model folder's configuration file.</summary>
     public const string ConfigFileName = "config.json";
+    /// <summary>The model folder's weights (one file; larger checkpoints are sharded, see <see cref="ShardIndexFileName"/>).</summary>
     public const string WeightsFileName = "model.safetensors";
+    /// <summary>The index of a sharded checkpoint: which .safetensors file holds which tensor.</summary>
     public const string ShardIndexFileName = "model.safetensors.index.json";
 
     /// <summary>Tensors HF may store that are not parameters (position-id buffers); ignored on load.</summary>
     public static bool IsIgnoredBuffer(string name) => name.EndsWith(".position_ids", StringComparison.Ordinal);
 
+    /// <summary>
+    /// Reads a Hugging Face SigLIP folder (config.json and model.safetensors, or its shards) into float64.
+    /// A missing file, a missing / unexpected / wrongly shaped tensor or a malformed file throws, naming
+    /// the file and the tensor and saying what was expected.
+    /// </summary>
     public static LoadedCheckpoint Load(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such model folder; expected a folder holding {ConfigFileName} and {WeightsFileName}.");

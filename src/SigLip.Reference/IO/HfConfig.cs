@@ -4,6 +4,8 @@ using SigLip.Reference.Models;
 namespace SigLip.Reference.IO;
 
 /// <summary>What <see cref="HfConfig.ReadDetailed"/> found: the config, and which fields the file left to HF's defaults.</summary>
+/// <param name="Config">The configuration read.</param>
+/// <param name="DefaultedFields">The fields the file left out, which took transformers' defaults.</param>
 public sealed record HfConfigRead(SiglipConfig Config, IReadOnlyList<string> DefaultedFields);
 
 /// <summary>
@@ -19,8 +21,10 @@ public static class HfConfig
     /// <summary>The activations this reference implements (GELU, tanh form).</summary>
     public static IReadOnlyList<string> SupportedActivations { get; } = ["gelu_pytorch_tanh"];
 
+    /// <summary>The model configuration in an HF <c>config.json</c>; fields it leaves out take transformers' defaults.</summary>
     public static SiglipConfig Read(string configJsonPath) => ReadDetailed(configJsonPath).Config;
 
+    /// <summary>The same as <see cref="Read"/>, with what was read besides the config (see <see cref="HfConfigRead"/>).</summary>
     public static HfConfigRead ReadDetailed(string configJsonPath)
     {
         if (!File.Exists(configJsonPath)) throw new FileNotFoundException($"{configJsonPath}: no such config.json.", configJsonPath);

@@ -3,17 +3,24 @@ namespace SigLip.Reference.IO;
 /// <summary>The element types this project reads and writes in .safetensors files (little-endian).</summary>
 public enum SafeTensorDType
 {
+    /// <summary>IEEE float64.</summary>
     F64,
+    /// <summary>IEEE float32.</summary>
     F32,
+    /// <summary>IEEE float16 (half).</summary>
     F16,
+    /// <summary>bfloat16: float32's exponent, 7 mantissa bits.</summary>
     BF16,
+    /// <summary>Signed 64-bit integer (token ids, as HF stores them).</summary>
     I64,
+    /// <summary>Signed 32-bit integer.</summary>
     I32,
 }
 
 /// <summary>Sizes, names and kinds of <see cref="SafeTensorDType"/>.</summary>
 public static class SafeTensorDTypes
 {
+    /// <summary>Bytes per element.</summary>
     public static int ElementSize(this SafeTensorDType dtype) => dtype switch
     {
         SafeTensorDType.F64 or SafeTensorDType.I64 => 8,
@@ -22,6 +29,7 @@ public static class SafeTensorDTypes
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
     };
 
+    /// <summary>Whether it is a floating-point type.</summary>
     public static bool IsFloat(this SafeTensorDType dtype) =>
         dtype is SafeTensorDType.F64 or SafeTensorDType.F32 or SafeTensorDType.F16 or SafeTensorDType.BF16;
 

@@ -7,12 +7,16 @@ using Microsoft.Win32.SafeHandles;
 namespace SigLip.Reference.IO;
 
 /// <summary>One tensor's header entry: name, element type, shape and its byte range in the data area.</summary>
+/// <param name="Name">The tensor's name.</param>
+/// <param name="DType">Its element type in the file.</param>
+/// <param name="Shape">Its shape.</param>
 public sealed record SafeTensorInfo(string Name, SafeTensorDType DType, IReadOnlyList<int> Shape)
 {
     /// <summary>Start of the tensor's bytes, relative to the start of the data area.</summary>
     public long DataBegin { get; init; }
     /// <summary>End (exclusive) of the tensor's bytes, relative to the start of the data area.</summary>
     public long DataEnd { get; init; }
+    /// <summary>The number of elements (the product of the shape).</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
 }
 
@@ -45,14 +49,17 @@ public sealed class SafeTensorsFile : IDisposable
         _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
     }
 
+    /// <summary>The file's path as given to <see cref="Open"/>.</summary>
     public string Path { get; }
     /// <summary>The tensors in header order.</summary>
     public IReadOnlyList<SafeTensorInfo> Entries { get; }
     /// <summary>The "__metadata__" strings (empty when there are none).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>Whether the file holds a tensor called <paramref name="name"/>.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
 
+    /// <summary>The header entry of <paramref name="name"/>; an unknown name throws, naming the file.</summary>
     public SafeTensorInfo Info(string name) => _byName.TryGetValue(name, out var info)
         ? info
         : throw new SafeTensorsFormatException(Path, name, $"no such tensor; the file holds {Entries.Count} tensors ({Preview(Entries.Select(e => e.Name))}).");
@@ -185,6 +192,7 @@ public sealed class SafeTensorsFile : IDisposable
         return new TokenIds(info.Shape[0], info.Shape[1], ids);
     }
 
+    /// <summary>Closes the file.</summary>
     public void Dispose() => _handle.Dispose();
 
     private int CheckedArrayLength(SafeTensorInfo info) => info.ElementCount <= Array.MaxLength

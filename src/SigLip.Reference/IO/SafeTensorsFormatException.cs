@@ -6,6 +6,7 @@ namespace SigLip.Reference.IO;
 /// </summary>
 public sealed class SafeTensorsFormatException : Exception
 {
+    /// <summary>A malformed file: <paramref name="tensor"/> may be null when the problem is not with one tensor.</summary>
     public SafeTensorsFormatException(string path, string? tensor, string problem, Exception? inner = null)
         : base(Compose(path, tensor, problem), inner)
     {

@@ -18,8 +18,11 @@ public sealed class SafeTensorEntry
         Integers = integers;
     }
 
+    /// <summary>The tensor's name in the file.</summary>
     public string Name { get; }
+    /// <summary>The element type it is stored as.</summary>
     public SafeTensorDType DType { get; }
+    /// <summary>The tensor's shape.</summary>
     public IReadOnlyList<int> Shape { get; }
     internal double[]? Floats { get; }
     internal long[]? Integers { get; }

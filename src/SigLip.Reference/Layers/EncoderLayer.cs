@@ -6,6 +6,10 @@ namespace SigLip.Reference.Layers;
 // Dimensions: B = batch, N = tokens, H = width, NH = heads, I = MLP width, R = B*N rows.
 
 /// <summary>One encoder layer's weights (HF names under <c>...encoder.layers.{i}.</c>).</summary>
+/// <param name="Norm1">layer_norm1, before attention.</param>
+/// <param name="Attention">self_attn's four projections.</param>
+/// <param name="Norm2">layer_norm2, before the MLP.</param>
+/// <param name="Mlp">mlp.fc1 and mlp.fc2.</param>
 public sealed record EncoderLayerWeights(NormWeights Norm1, AttentionWeights Attention, NormWeights Norm2, MlpWeights Mlp)
 {
     /// <summary>
@@ -32,6 +36,7 @@ public sealed record EncoderLayerWeights(NormWeights Norm1, AttentionWeights Att
 /// <summary>What an encoder layer's forward keeps for its backward; <see cref="Output"/> is the layer's output.</summary>
 public sealed class EncoderLayerSaved
 {
+    /// <summary>Buffers for one layer's forward on <paramref name="batch"/> x <paramref name="tokens"/> tokens.</summary>
     public EncoderLayerSaved(int batch, int tokens, int width, int heads, int intermediate)
     {
         int rows = batch * tokens;
@@ -49,17 +54,29 @@ public sealed class EncoderLayerSaved
         Output = new double[rows * width];
     }
 
+    /// <summary>[R, H] LayerNorm1(x)</summary>
     public double[] Norm1Out { get; }            // [R, H] LayerNorm1(x)
+    /// <summary>[R] LayerNorm1's mean of each row.</summary>
     public double[] Norm1Mean { get; }           // [R]
+    /// <summary>[R] LayerNorm1's 1 / sqrt(variance + eps) of each row.</summary>
     public double[] Norm1Rstd { get; }           // [R]
+    /// <summary>What self-attention saved.</summary>
     public SelfAttentionSaved Attention { get; }
+    /// <summary>[R, H] SelfAttention(LayerNorm1(x))</summary>
     public double[] AttentionOut { get; }        // [R, H] SelfAttention(LayerNorm1(x))
+    /// <summary>[R, H] r = x + AttentionOut</summary>
     public double[] Residual { get; }            // [R, H] r = x + AttentionOut
+    /// <summary>[R, H] LayerNorm2(r)</summary>
     public double[] Norm2Out { get; }            // [R, H] LayerNorm2(r)
+    /// <summary>[R] LayerNorm2's mean of each row.</summary>
     public double[] Norm2Mean { get; }           // [R]
+    /// <summary>[R] LayerNorm2's 1 / sqrt(variance + eps) of each row.</summary>
     public double[] Norm2Rstd { get; }           // [R]
+    /// <summary>What the MLP saved.</summary>
     public MlpSaved Mlp { get; }
+    /// <summary>[R, H] Mlp(LayerNorm2(r))</summary>
     public double[] MlpOut { get; }              // [R, H] Mlp(LayerNorm2(r))
+    /// <summary>[R, H] y = r + MlpOut</summary>
     public double[] Output { get; }              // [R, H] y = r + MlpOut
 }
 
@@ -69,6 +86,7 @@ public sealed class EncoderLayerSaved
 /// </summary>
 public sealed class EncoderLayerScratch
 {
+    /// <summary>Scratch for a layer of these sizes, R = <paramref name="rows"/> (batch x tokens).</summary>
     public EncoderLayerScratch(int rows, int width, int intermediate)
     {
         Rows = rows; Width = width; Intermediate = intermediate;
@@ -83,17 +101,29 @@ public sealed class EncoderLayerScratch
         DHidden = new double[rows * intermediate];
     }
 
+    /// <summary>R, the rows it was sized for.</summary>
     public int Rows { get; }
+    /// <summary>H, the width it was sized for.</summary>
     public int Width { get; }
+    /// <summary>I, the MLP width it was sized for.</summary>
     public int Intermediate { get; }
+    /// <summary>[R, H] dL / d LayerNorm2(r).</summary>
     public double[] DNorm2 { get; }              // [R, H] d LayerNorm2(r)
+    /// <summary>[R, H] dL / dr.</summary>
     public double[] DResidual { get; }           // [R, H] d r
+    /// <summary>[R, H] dL / d LayerNorm1(x).</summary>
     public double[] DNorm1 { get; }              // [R, H] d LayerNorm1(x)
+    /// <summary>[R, H] dL / d attention context (before out_proj).</summary>
     public double[] DContext { get; }            // [R, H] attention, before out_proj
+    /// <summary>[R, H] dL / d queries.</summary>
     public double[] DQuery { get; }              // [R, H]
+    /// <summary>[R, H] dL / d keys.</summary>
     public double[] DKey { get; }                // [R, H]
+    /// <summary>[R, H] dL / d values.</summary>
     public double[] DValue { get; }              // [R, H]
+    /// <summary>[R, I] dL / d MLP activations (after GELU).</summary>
     public double[] DActivated { get; }          // [R, I] MLP, after GELU
+    /// <summary>[R, I] dL / d MLP hidden (before GELU).</summary>
     public double[] DHidden { get; }             // [R, I] MLP, before GELU
 
     internal bool Fits(int rows, int width, int intermediate) => Rows == rows && Width == width && Intermediate == intermediate;

@@ -7,6 +7,8 @@ namespace SigLip.Reference.Layers;
 // Dimensions: R = rows (batch x tokens), C = width (the normalised dimension).
 
 /// <summary>A LayerNorm's scale (weight) and shift (bias), each [C].</summary>
+/// <param name="Weight">[C] the scale (gamma).</param>
+/// <param name="Bias">[C] the shift (beta).</param>
 public sealed record NormWeights(double[] Weight, double[] Bias);
 
 /// <summary>LayerNorm with saved mean and reciprocal standard deviation per row.</summary>

@@ -8,6 +8,13 @@ namespace SigLip.Reference.Layers;
 // Dimensions: B = batch, N = tokens, H = width, NH = heads, I = MLP width.
 
 /// <summary>The MAP head's weights (HF names under <c>vision_model.head.</c>).</summary>
+/// <param name="Probe">[1, 1, H] the learned query (head.probe).</param>
+/// <param name="InProjWeight">[3H, H] query, key and value projections stacked (head.attention.in_proj_weight).</param>
+/// <param name="InProjBias">[3H] their biases.</param>
+/// <param name="OutWeight">[H, H] head.attention.out_proj.weight.</param>
+/// <param name="OutBias">[H] head.attention.out_proj.bias.</param>
+/// <param name="Norm">head.layernorm.</param>
+/// <param name="Mlp">head.mlp.</param>
 public sealed record MapHeadWeights(
     double[] Probe,        // [1, 1, H]
     double[] InProjWeight, // [3H, H] rows: q, then k, then v
@@ -17,6 +24,7 @@ public sealed record MapHeadWeights(
     NormWeights Norm,      // [H], [H]
     MlpWeights Mlp)
 {
+    /// <summary>The head's arrays from named tensors (not copied), e.g. prefix "vision_model.head"; a missing name throws.</summary>
     public static MapHeadWeights From(IReadOnlyDictionary<string, Tensor> tensors, string prefix)
     {
         double[] Get(string name) => tensors.TryGetValue($"{prefix}.{name}", out var t)
@@ -33,16 +41,27 @@ public sealed record MapHeadWeights(
 /// <summary>What the MAP head's forward keeps for its backward.</summary>
 public sealed class MapHeadSaved(int batch, int tokens, int width, int heads, int intermediate)
 {
+    /// <summary>[B, 1, H] the projected probe, repeated per image</summary>
     public double[] Query { get; } = new double[batch * width];               // [B, 1, H] the projected probe, repeated per image
+    /// <summary>[B, N, H] the tokens' keys.</summary>
     public double[] Key { get; } = new double[batch * tokens * width];        // [B, N, H]
+    /// <summary>[B, N, H] the tokens' values.</summary>
     public double[] Value { get; } = new double[batch * tokens * width];      // [B, N, H]
+    /// <summary>[B, NH, 1, N] the probe's attention weights over the tokens, per head.</summary>
     public double[] Probs { get; } = new double[batch * heads * tokens];      // [B, NH, 1, N]
+    /// <summary>[B, 1, H] before out_proj</summary>
     public double[] Context { get; } = new double[batch * width];             // [B, 1, H] before out_proj
+    /// <summary>[B, 1, H] a, the residual</summary>
     public double[] Attended { get; } = new double[batch * width];            // [B, 1, H] a, the residual
+    /// <summary>[B, 1, H] LayerNorm(a)</summary>
     public double[] NormOut { get; } = new double[batch * width];             // [B, 1, H] LayerNorm(a)
+    /// <summary>[B] the LayerNorm's mean of each image.</summary>
     public double[] NormMean { get; } = new double[batch];                    // [B]
+    /// <summary>[B] the LayerNorm's 1 / sqrt(variance + eps) of each image.</summary>
     public double[] NormRstd { get; } = new double[batch];                    // [B]
+    /// <summary>What the head's MLP saved.</summary>
     public MlpSaved Mlp { get; } = new(batch, intermediate);
+    /// <summary>[B, 1, H] Mlp(LayerNorm(a)).</summary>
     public double[] MlpOut { get; } = new double[batch * width];              // [B, 1, H]
 }
 

@@ -4,8 +4,13 @@ namespace SigLip.Reference.Layers;
 // Dimensions: R = rows (batch x tokens), H = width, I = intermediate (MLP) width.
 
 /// <summary>The MLP's weights: fc1 [I, H] + [I], fc2 [H, I] + [H].</summary>
+/// <param name="Fc1Weight">[I, H] fc1.weight.</param>
+/// <param name="Fc1Bias">[I] fc1.bias.</param>
+/// <param name="Fc2Weight">[H, I] fc2.weight.</param>
+/// <param name="Fc2Bias">[H] fc2.bias.</param>
 public sealed record MlpWeights(double[] Fc1Weight, double[] Fc1Bias, double[] Fc2Weight, double[] Fc2Bias)
 {
+    /// <summary>Zero-filled weights for these sizes (used as gradient accumulators).</summary>
     public static MlpWeights Zeros(int width, int intermediate) => new(
         new double[intermediate * width], new double[intermediate], new double[width * intermediate], new double[width]);
 }
@@ -13,7 +18,9 @@ public sealed record MlpWeights(double[] Fc1Weight, double[] Fc1Bias, double[] F
 /// <summary>What the MLP's forward keeps for its backward.</summary>
 public sealed class MlpSaved(int rows, int intermediate)
 {
+    /// <summary>[R, I] fc1 output, before GELU</summary>
     public double[] Hidden { get; } = new double[rows * intermediate];     // [R, I] fc1 output, before GELU
+    /// <summary>[R, I] gelu_tanh(Hidden)</summary>
     public double[] Activated { get; } = new double[rows * intermediate];  // [R, I] gelu_tanh(Hidden)
 }
 

@@ -7,6 +7,14 @@ namespace SigLip.Reference.Layers;
 // Dimensions: B = batch, N = tokens, H = width, NH = heads, D = H / NH.
 
 /// <summary>The four projections of an attention block, each weight [H, H] and bias [H] (HF q_proj, k_proj, v_proj, out_proj).</summary>
+/// <param name="QueryWeight">[H, H] q_proj.weight.</param>
+/// <param name="QueryBias">[H] q_proj.bias.</param>
+/// <param name="KeyWeight">[H, H] k_proj.weight.</param>
+/// <param name="KeyBias">[H] k_proj.bias.</param>
+/// <param name="ValueWeight">[H, H] v_proj.weight.</param>
+/// <param name="ValueBias">[H] v_proj.bias.</param>
+/// <param name="OutWeight">[H, H] out_proj.weight.</param>
+/// <param name="OutBias">[H] out_proj.bias.</param>
 public sealed record AttentionWeights(
     double[] QueryWeight, double[] QueryBias,
     double[] KeyWeight, double[] KeyBias,
@@ -22,10 +30,15 @@ public sealed record AttentionWeights(
 /// <summary>What self-attention's forward keeps for its backward.</summary>
 public sealed class SelfAttentionSaved(int batch, int tokens, int width, int heads)
 {
+    /// <summary>[B, N, H] queries (all heads side by side).</summary>
     public double[] Query { get; } = new double[batch * tokens * width];            // [B, N, H]
+    /// <summary>[B, N, H] keys.</summary>
     public double[] Key { get; } = new double[batch * tokens * width];              // [B, N, H]
+    /// <summary>[B, N, H] values.</summary>
     public double[] Value { get; } = new double[batch * tokens * width];            // [B, N, H]
+    /// <summary>[B, NH, N, N] softmax attention weights, row = query token.</summary>
     public double[] Probs { get; } = new double[batch * heads * tokens * tokens];   // [B, NH, N, N]
+    /// <summary>[B, N, H] before out_proj</summary>
     public double[] Context { get; } = new double[batch * tokens * width];          // [B, N, H] before out_proj
 }
 

@@ -28,5 +28,7 @@ public sealed record PairwiseLossResult<T>(
     where T : unmanaged, IFloatingPointIeee754<T>;
 
 /// <summary>dL/dt' and dL/db, what a loss backward returns besides the embedding gradients.</summary>
+/// <param name="LogitScale">dL / dt'.</param>
+/// <param name="LogitBias">dL / db.</param>
 public readonly record struct LogitParameterGradients<T>(T LogitScale, T LogitBias)
     where T : unmanaged, IFloatingPointIeee754<T>;

@@ -81,6 +81,9 @@ public static class WorkedExample
         double logitScale = SigmoidLoss.PaperInitialLogitScale, double logitBias = SigmoidLoss.PaperInitialLogitBias)
     {
         var (n, d) = LossInputValidation.CheckShapes(imageEmbeds, textEmbeds);
+        // Checked here first: the loss module's message would suggest a NormEpsilon, which this example does not have.
+        RequireNonZeroRows(imageEmbeds.Data, n, d, LossInputValidation.ImageName);
+        RequireNonZeroRows(textEmbeds.Data, n, d, LossInputValidation.TextName);
         LossInputValidation.Check(imageEmbeds.Data, textEmbeds.Data, n, d, logitScale, logitBias, normEpsilon: 0.0, chunks: 1, softmax: false);
         var u = (double[])imageEmbeds.Data.Clone();   // [n, d] raw images
         var v = (double[])textEmbeds.Data.Clone();    // [n, d] raw texts
@@ -267,6 +270,16 @@ public static class WorkedExample
         double sum = 0;
         for (int k = 0; k < count; k++) sum += Math.Exp(a[start + k * stride] - max);
         return max + Math.Log(sum);
+    }
+
+    // x = u / ||u|| (epsilon 0, as HF): a zero row has no direction and no normalised version.
+    private static void RequireNonZeroRows(double[] a, int n, int d, string name)
+    {
+        for (int i = 0; i < n; i++)
+            if (IsZeroRow(a, i, d))
+                throw new ArgumentException(
+                    $"{name} row {i} (counting from 0; pair {i + 1} in `siglip explain`) is all zeros ({name} is [{n}, {d}]): " +
+                    "a zero vector has no direction, so it cannot be L2-normalised (x = u / ||u||). Give every row a non-zero embedding.");
     }
 
     private static double Round2(double value) => Math.Round(value, 2, MidpointRounding.ToEven);

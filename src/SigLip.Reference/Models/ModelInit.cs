@@ -25,6 +25,11 @@ public static class ModelInit
     /// <summary>The same divisor PyTorch's truncated-normal LeCun init uses: the std of N(0,1) truncated to [-2, 2].</summary>
     private const double TruncatedStdCorrection = 0.87962566103423978;
 
+    /// <summary>
+    /// Every parameter of <paramref name="config"/>, drawn as described above from one stream seeded by
+    /// <paramref name="seed"/>: the same numbers on every machine and runtime. t' and b are set to
+    /// <paramref name="logitScale"/> and <paramref name="logitBias"/> (the paper's ln 10 and -10 by default).
+    /// </summary>
     public static NamedTensors Random(SiglipConfig config, int seed, double logitScale = SigmoidLoss.PaperInitialLogitScale, double logitBias = SigmoidLoss.PaperInitialLogitBias)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -1,7 +1,15 @@
 namespace SigLip.Reference.Models;
 
-/// <summary>Which tower a parameter belongs to (t' and b belong to neither).</summary>
-public enum Tower { Image, Text, Head }
+/// <summary>Which part of the model a parameter belongs to.</summary>
+public enum Tower
+{
+    /// <summary>The vision tower (<c>vision_model.*</c>).</summary>
+    Image,
+    /// <summary>The text tower (<c>text_model.*</c>).</summary>
+    Text,
+    /// <summary>Neither tower: the loss's t' and b (<c>logit_scale</c>, <c>logit_bias</c>).</summary>
+    Head,
+}
 
 /// <summary>What a parameter is, which decides its initialisation and whether AdamW decays it.</summary>
 public enum ParameterKind
@@ -19,8 +27,13 @@ public enum ParameterKind
 }
 
 /// <summary>One parameter: its HF name, its shape, what it is and where it lives.</summary>
+/// <param name="Name">The HF name, e.g. "vision_model.head.probe".</param>
+/// <param name="Shape">The HF shape.</param>
+/// <param name="Kind">What it is (decides init and decay).</param>
+/// <param name="Tower">Where it lives.</param>
 public sealed record ParameterSpec(string Name, IReadOnlyList<int> Shape, ParameterKind Kind, Tower Tower)
 {
+    /// <summary>The number of elements.</summary>
     public long Size => Shape.Aggregate(1L, (a, d) => a * d);
     /// <summary>AdamW's decoupled weight decay applies to weights and embeddings only.</summary>
     public bool Decayed => Kind is ParameterKind.Weight or ParameterKind.Embedding;
@@ -32,9 +45,12 @@ public sealed record ParameterSpec(string Name, IReadOnlyList<int> Shape, Parame
 /// </summary>
 public static class ParameterLayout
 {
+    /// <summary>HF's name of t' (shape [1]); the logits are scaled by exp(t').</summary>
     public const string LogitScale = "logit_scale";
+    /// <summary>HF's name of b (shape [1]).</summary>
     public const string LogitBias = "logit_bias";
 
+    /// <summary>Every parameter of a model with <paramref name="config"/> under its HF name: the text tower, the vision tower, then t' and b.</summary>
     public static IReadOnlyList<ParameterSpec> For(SiglipConfig config)
     {
         var list = new List<ParameterSpec>();

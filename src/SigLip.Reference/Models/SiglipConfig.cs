@@ -1,6 +1,15 @@
 namespace SigLip.Reference.Models;
 
 /// <summary>The image tower's sizes, as in HF <c>SiglipVisionConfig</c>. Defaults are SigLIP B/16-224.</summary>
+/// <param name="HiddenSize">H, the width of the image tokens (HF hidden_size).</param>
+/// <param name="IntermediateSize">The MLP's inner width (HF intermediate_size), 4H in the released models.</param>
+/// <param name="NumHiddenLayers">The number of encoder layers.</param>
+/// <param name="NumAttentionHeads">Attention heads per layer (in the MAP head too); must divide H.</param>
+/// <param name="NumChannels">C, colour channels of the input (3).</param>
+/// <param name="ImageSize">S, the side of the square input image in pixels.</param>
+/// <param name="PatchSize">P, the side of a patch; S / P patches per side (rounded down).</param>
+/// <param name="LayerNormEps">The epsilon inside every LayerNorm's square root.</param>
+/// <param name="HiddenAct">The MLP's activation; only "gelu_pytorch_tanh" (GELU, tanh approximation) is implemented.</param>
 public sealed record VisionConfig(
     int HiddenSize = 768,
     int IntermediateSize = 3072,
@@ -16,10 +25,23 @@ public sealed record VisionConfig(
     public int PatchesPerSide => ImageSize / PatchSize;
     /// <summary>N, the number of image tokens (no class token).</summary>
     public int NumPatches => PatchesPerSide * PatchesPerSide;
+    /// <summary>The width of one attention head, H / heads.</summary>
     public int HeadDim => HiddenSize / NumAttentionHeads;
 }
 
 /// <summary>The text tower's sizes, as in HF <c>SiglipTextConfig</c>. Defaults are SigLIP B/16-224.</summary>
+/// <param name="VocabSize">The number of token ids (HF vocab_size).</param>
+/// <param name="HiddenSize">H, the width of the text tokens.</param>
+/// <param name="IntermediateSize">The MLP's inner width.</param>
+/// <param name="NumHiddenLayers">The number of encoder layers.</param>
+/// <param name="NumAttentionHeads">Attention heads per layer; must divide H.</param>
+/// <param name="MaxPositionEmbeddings">L, the text length: the number of learned positions (64, or 16 for So400m/14-224).</param>
+/// <param name="ProjectionSize">P, the width of the text head's output; null: H. Must equal the image tower's width.</param>
+/// <param name="LayerNormEps">The epsilon inside every LayerNorm's square root.</param>
+/// <param name="HiddenAct">The MLP's activation; only "gelu_pytorch_tanh" is implemented.</param>
+/// <param name="PadTokenId">HF pad_token_id (kept for config.json round trips).</param>
+/// <param name="BosTokenId">HF bos_token_id (kept for config.json round trips).</param>
+/// <param name="EosTokenId">HF eos_token_id (kept for config.json round trips).</param>
 public sealed record TextConfig(
     int VocabSize = 32000,
     int HiddenSize = 768,
@@ -36,6 +58,7 @@ public sealed record TextConfig(
 {
     /// <summary>P, the width of the text head's output (HF: projection_size, defaulting to hidden_size).</summary>
     public int ProjectionDim => ProjectionSize ?? HiddenSize;
+    /// <summary>The width of one attention head, H / heads.</summary>
     public int HeadDim => HiddenSize / NumAttentionHeads;
 }
 
@@ -43,6 +66,8 @@ public sealed record TextConfig(
 /// A whole SigLIP model's configuration (HF <c>SiglipConfig</c>): the two towers. The text tower's
 /// projection width must equal the image tower's width, since the two embeddings are compared.
 /// </summary>
+/// <param name="Text">The text tower's sizes.</param>
+/// <param name="Vision">The image tower's sizes.</param>
 public sealed record SiglipConfig(TextConfig Text, VisionConfig Vision)
 {
     /// <summary>SigLIP B/16-224, HF <c>SiglipConfig()</c> defaults.</summary>

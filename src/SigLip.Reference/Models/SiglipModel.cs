@@ -25,6 +25,7 @@ public sealed class SiglipForwardPass
         Locked = locked;
     }
 
+    /// <summary>The batch's loss.</summary>
     public double Loss { get; }
 
     /// <summary>By HF name (<see cref="OutputNames"/>): embeds, both logits, loss [1], both towers' last hidden state and pooler output.</summary>
@@ -36,6 +37,7 @@ public sealed class SiglipForwardPass
     public TextForwardPass Text { get; }
     /// <summary>The loss with its gradients w.r.t. the unnormalised embeddings (the pooler outputs), t' and b.</summary>
     public LossResult LossResult { get; }
+    /// <summary>The towers this pass was run with locked; <see cref="SiglipModel.Backward"/> computes no gradients for them.</summary>
     public LockedTowers Locked { get; }
 }
 
@@ -63,13 +65,17 @@ public sealed class SiglipModel
         Text = new TextTower(config.Text, Parameters);
     }
 
+    /// <summary>The model's sizes.</summary>
     public SiglipConfig Config { get; }
 
     /// <summary>The model's own parameters (HF names, layout order). Updating their Data in place changes the model.</summary>
     public NamedTensors Parameters { get; }
 
+    /// <summary>Every parameter's name, shape and kind, in <see cref="ParameterLayout"/> order.</summary>
     public IReadOnlyList<ParameterSpec> Specs { get; }
+    /// <summary>The image tower, sharing this model's parameter arrays.</summary>
     public VisionTower Vision { get; }
+    /// <summary>The text tower, sharing this model's parameter arrays.</summary>
     public TextTower Text { get; }
 
     /// <summary>t' (HF logit_scale): the logits are scaled by exp(t').</summary>

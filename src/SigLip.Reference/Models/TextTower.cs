@@ -27,8 +27,11 @@ public sealed class TextForwardPass
         PoolerOutput = Tensor.Zeros(ids.Batch, c.ProjectionDim);
     }
 
+    /// <summary>The token ids [B, L] this pass ran on.</summary>
     public TokenIds Ids { get; internal set; }
+    /// <summary>B, the batch size.</summary>
     public int Batch => Ids.Batch;
+    /// <summary>L, the text length.</summary>
     public int Length => Ids.Length;
     internal double[] Embeddings { get; }            // [B, L, H] tokens + positions: layer 0's input
     internal EncoderLayerSaved[] Layers { get; }     // Layers[l].Output = x_{l+1}
@@ -64,8 +67,11 @@ public sealed class TextTower
         (_tokens, _positions, _finalNormWeight, _finalNormBias, _headWeight, _headBias, _layers) = Bind(Parameters);
     }
 
+    /// <summary>The tower's sizes.</summary>
     public TextConfig Config { get; }
+    /// <summary>The tower's parameters (the arrays given to the constructor, not copies), in layout order.</summary>
     public NamedTensors Parameters { get; }
+    /// <summary>The tower's parameter specs, in layout order.</summary>
     public IReadOnlyList<ParameterSpec> Specs { get; }
 
     /// <summary>The <c>text_model.*</c> entries of <see cref="ParameterLayout"/> for this config.</summary>

@@ -28,6 +28,7 @@ public sealed class VisionForwardPass
         PoolerOutput = Tensor.Zeros(batch, h);
     }
 
+    /// <summary>B, the batch size.</summary>
     public int Batch { get; }
     internal double[] Patches { get; }               // [B, N, K]
     internal double[] Embeddings { get; }            // [B, N, H] patches + positions: layer 0's input
@@ -65,6 +66,7 @@ public sealed class VisionTower
         (_patchWeight, _patchBias, _positions, _postNormWeight, _postNormBias, _layers, _head) = Bind(Parameters);
     }
 
+    /// <summary>The tower's sizes.</summary>
     public VisionConfig Config { get; }
 
     /// <summary>The tower's parameters (the arrays given to the constructor), in layout order.</summary>

@@ -11,6 +11,7 @@ public sealed class DeterministicRandom
     private ulong _s0, _s1, _s2, _s3;
     private double? _spareGaussian;
 
+    /// <summary>A generator whose whole sequence is fixed by <paramref name="seed"/> (any value, 0 included).</summary>
     public DeterministicRandom(long seed)
     {
         // SplitMix64 spreads any seed (0 included) over the 256-bit state; xoshiro needs a non-zero state.

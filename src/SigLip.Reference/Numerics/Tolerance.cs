@@ -1,18 +1,31 @@
 namespace SigLip.Reference.Numerics;
 
 /// <summary>An element passes when |a - e| &lt;= Atol + Rtol * |e|.</summary>
+/// <param name="Atol">Absolute allowance.</param>
+/// <param name="Rtol">Allowance relative to |expected|.</param>
 public sealed record Tolerance(double Atol, double Rtol)
 {
     /// <summary>float64 against HF transformers float64 (the encoders issue's bound).</summary>
     public static Tolerance Float64 { get; } = new(1e-11, 1e-9);
 
+    /// <summary>Whether |actual - expected| &lt;= Atol + Rtol |expected| (NaN is never accepted).</summary>
     public bool Accepts(double actual, double expected) =>
         Math.Abs(actual - expected) <= Atol + Rtol * Math.Abs(expected);
 
+    /// <summary>"atol X, rtol Y".</summary>
     public override string ToString() => $"atol {Atol:G3}, rtol {Rtol:G3}";
 }
 
 /// <summary>How an actual tensor compares with an expected one: the worst element and whether all pass.</summary>
+/// <param name="Name">What was compared.</param>
+/// <param name="Passed">Whether every element is within the tolerance (and the shapes agree).</param>
+/// <param name="MaxAbsError">max |a - e| over the elements.</param>
+/// <param name="MaxRelError">max |a - e| / |e| over the elements (infinite where e = 0 and a != e).</param>
+/// <param name="WorstIndex">The multi-index of the element that most exceeds its allowance atol + rtol |e| (or comes closest to it).</param>
+/// <param name="WorstActual">Its actual value.</param>
+/// <param name="WorstExpected">Its expected value.</param>
+/// <param name="Tolerance">The tolerance applied.</param>
+/// <param name="Problem">A problem that is not a numerical difference (shape mismatch, missing tensor), else null.</param>
 public sealed record Comparison(
     string Name,
     bool Passed,
@@ -24,6 +37,7 @@ public sealed record Comparison(
     Tolerance Tolerance,
     string? Problem = null)
 {
+    /// <summary>One line: pass or FAIL, the largest errors, the worst element (index, actual, expected) and the tolerance.</summary>
     public override string ToString() => Problem is not null
         ? $"{Name}: FAIL ({Problem})"
         : $"{Name}: {(Passed ? "pass" : "FAIL")} max abs {MaxAbsError:E3}, max rel {MaxRelError:E3}, worst at {Tensor.ShapeToString(WorstIndex)} actual {WorstActual:R} expected {WorstExpected:R} ({Tolerance})";

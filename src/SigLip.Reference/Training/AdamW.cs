@@ -24,7 +24,9 @@ public sealed class AdamW
 {
     /// <summary>The state tensor holding the step count t (shape [1]).</summary>
     public const string StepName = "step";
+    /// <summary>Prefix of a parameter's first-moment state (m) in <see cref="GetState"/> (as PyTorch names it).</summary>
     public const string ExpAvgPrefix = "exp_avg.";
+    /// <summary>Prefix of a parameter's second-moment state (v) in <see cref="GetState"/>.</summary>
     public const string ExpAvgSqPrefix = "exp_avg_sq.";
 
     private readonly IReadOnlyList<ParameterSpec> _trainable;
@@ -55,6 +57,7 @@ public sealed class AdamW
         _ => true,
     };
 
+    /// <summary>The parameters this optimizer updates, in layout order.</summary>
     public IReadOnlyList<ParameterSpec> Trainable => _trainable;
 
     /// <summary>t, the number of steps taken so far.</summary>

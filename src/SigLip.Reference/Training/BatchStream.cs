@@ -6,8 +6,11 @@ namespace SigLip.Reference.Training;
 /// Where a <see cref="BatchStream"/> is in its data: epoch e reads <c>source.Examples(seed + e)</c>,
 /// and <see cref="Index"/> examples of it have been consumed. An endless source stays in epoch 0.
 /// </summary>
+/// <param name="Epoch">The epoch being read (0 for an endless source).</param>
+/// <param name="Index">Examples of that epoch consumed so far.</param>
 public sealed record DataPosition(int Epoch, long Index)
 {
+    /// <summary>The beginning: epoch 0, nothing consumed.</summary>
     public static DataPosition Start { get; } = new(0, 0);
 }
 
@@ -92,5 +95,6 @@ public sealed class BatchStream : IDisposable
 
     private IEnumerator<ImageTextExample> OpenEpoch(int epoch) => _source.Examples(unchecked(_seed + epoch)).GetEnumerator();
 
+    /// <summary>Releases the source's current epoch enumerator.</summary>
     public void Dispose() => _examples.Dispose();
 }

@@ -13,12 +13,17 @@ public static class BuiltInRecipe
 {
     /// <summary>Image tower: 16x16 pixels in 4x4 patches gives 16 tokens.</summary>
     public const int ImageSize = 16;
+    /// <summary>Patch side in pixels.</summary>
     public const int PatchSize = 4;
     /// <summary>Both towers' width, and the embedding width.</summary>
     public const int Width = 32;
+    /// <summary>Attention heads in both towers.</summary>
     public const int Heads = 2;
+    /// <summary>The MLPs' inner width.</summary>
     public const int MlpWidth = 64;
+    /// <summary>Encoder layers of the image tower.</summary>
     public const int VisionLayers = 1;
+    /// <summary>Encoder layers of the text tower.</summary>
     public const int TextLayers = 1;
 
     /// <summary>The tokenizer of the built-in captions and prompts.</summary>

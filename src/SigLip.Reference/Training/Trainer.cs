@@ -7,6 +7,8 @@ using SigLip.Reference.Models;
 namespace SigLip.Reference.Training;
 
 /// <summary>What <see cref="Trainer.TakeTower"/> gives: the merged config and the taken tower's parameters.</summary>
+/// <param name="Config">The merged config: the taken tower's sizes from the checkpoint, the other tower's from the given config.</param>
+/// <param name="Parameters">The taken tower's parameters, by HF name.</param>
 public sealed record TakenTower(SiglipConfig Config, NamedTensors Parameters);
 
 /// <summary>
@@ -42,10 +44,13 @@ public sealed class Trainer : IDisposable
 
     /// <summary>The model being trained (use it for evaluation after <see cref="Run"/>).</summary>
     public ISiglipModel Model { get; }
+    /// <summary>The model's sizes.</summary>
     public SiglipConfig Config => Model.Config;
+    /// <summary>The run's settings (a resumed run keeps the saved ones).</summary>
     public TrainingSettings Settings { get; }
     /// <summary>Steps done so far.</summary>
     public int Step { get; private set; }
+    /// <summary>The loss of every step so far (a resumed run includes the steps before the checkpoint).</summary>
     public IReadOnlyList<double> Losses => _losses;
     /// <summary>The run folder checkpoints are saved in (null: none are saved).</summary>
     public string? OutputFolder => _outputFolder;
@@ -261,6 +266,7 @@ public sealed class Trainer : IDisposable
         return new TrainingDivergedException($"{what}; training stopped. {kept}", step, LastCheckpoint, inner);
     }
 
+    /// <summary>Disposes the batch stream and the model (not the backend, which the caller owns).</summary>
     public void Dispose()
     {
         _batches.Dispose();

@@ -12,6 +12,8 @@ namespace SigLip.Reference.Training;
 /// <param name="Losses">Every step's loss so far, from step 1.</param>
 /// <param name="Backend">The backend that trained it, and its dtype.</param>
 /// <param name="DataDescription">The data source, in words (a resume warns when it differs).</param>
+/// <param name="DType">The dtype it trained in.</param>
+/// <param name="FormatVersion">The trainer_state.json format (<see cref="CurrentFormat"/>).</param>
 public sealed record TrainingState(
     int Step,
     TrainingSettings Settings,
@@ -22,10 +24,16 @@ public sealed record TrainingState(
     string DataDescription,
     int FormatVersion = TrainingState.CurrentFormat)
 {
+    /// <summary>The trainer_state.json format this version writes and reads.</summary>
     public const int CurrentFormat = 1;
 }
 
 /// <summary>A training checkpoint read back from disk.</summary>
+/// <param name="Folder">The checkpoint folder read.</param>
+/// <param name="Config">The model's sizes.</param>
+/// <param name="Parameters">The parameters, by HF name.</param>
+/// <param name="OptimizerState">AdamW's moments and step count.</param>
+/// <param name="State">Step, settings, data position, losses.</param>
 public sealed record LoadedTrainingCheckpoint(string Folder, SiglipConfig Config, NamedTensors Parameters, NamedTensors OptimizerState, TrainingState State);
 
 /// <summary>
@@ -43,10 +51,15 @@ public sealed record LoadedTrainingCheckpoint(string Folder, SiglipConfig Config
 /// </summary>
 public static class TrainingCheckpoint
 {
+    /// <summary>The parameters (HF names), as in an HF model folder.</summary>
     public const string ModelFile = "model.safetensors";
+    /// <summary>The model's HF config.json.</summary>
     public const string ConfigFile = "config.json";
+    /// <summary>AdamW's moments and step count.</summary>
     public const string OptimizerFile = "optimizer.safetensors";
+    /// <summary>Step, settings, data position and losses.</summary>
     public const string StateFile = "trainer_state.json";
+    /// <summary>The file in the run folder naming the newest complete checkpoint folder.</summary>
     public const string LatestFile = "latest";
     private const string StepPrefix = "step-";
 

@@ -36,9 +36,12 @@ public sealed record TrainingSettings(
     double InitialLogitBias = SigmoidLoss.PaperInitialLogitBias,
     int KeepCheckpoints = 2)
 {
+    /// <summary><see cref="Optimizer"/>, or the AdamW defaults when it is null.</summary>
     [JsonIgnore] public AdamWSettings OptimizerSettings => Optimizer ?? new AdamWSettings();
+    /// <summary><see cref="Loss"/>, or <see cref="LossOptions.Default"/> (dense sigmoid) when it is null.</summary>
     [JsonIgnore] public LossOptions LossSettings => Loss ?? LossOptions.Default;
 
+    /// <summary>The learning-rate schedule these settings describe: linear warmup, then cosine to the minimum.</summary>
     [JsonIgnore] public LearningRateSchedule Schedule => new(LearningRate, WarmupSteps, Steps, MinLearningRate);
 
     /// <summary>Throws naming the setting when it cannot be used.</summary>
@@ -66,6 +69,12 @@ public sealed record TrainingSettings(
 /// <param name="Bias">b, as of the last time the parameters were read.</param>
 /// <param name="PairsPerSecond">Training throughput of this session (checkpoint saves excluded).</param>
 /// <param name="Eta">Estimated time to the end of the run.</param>
+/// <param name="TotalSteps">Steps the run will do.</param>
+/// <param name="Loss">This step's loss.</param>
+/// <param name="LearningRate">The learning rate this step used.</param>
+/// <param name="GradientNorm">The global gradient norm before clipping.</param>
+/// <param name="Elapsed">Wall time of this session so far.</param>
+/// <param name="CheckpointSaved">The checkpoint saved after this step, if one was.</param>
 public sealed record TrainingProgress(
     int Step,
     int TotalSteps,
@@ -85,6 +94,9 @@ public sealed record TrainingProgress(
 /// <param name="Seconds">Wall time of this session's steps (checkpoint saves excluded).</param>
 /// <param name="PairsPerSecond">Image-text pairs per second in this session.</param>
 /// <param name="CheckpointPath">The last checkpoint saved, if any.</param>
+/// <param name="FinalLoss">The last step's loss.</param>
+/// <param name="Temperature">t = exp(t') at the end.</param>
+/// <param name="Bias">b at the end.</param>
 public sealed record TrainingResult(
     int Steps,
     IReadOnlyList<double> Losses,
@@ -104,5 +116,6 @@ public sealed class TrainingDivergedException(string message, int step, string? 
 {
     /// <summary>The step (1-based) whose loss or gradient was not finite.</summary>
     public int Step { get; } = step;
+    /// <summary>The newest checkpoint saved before the divergence (left as it was), or null when none was.</summary>
     public string? LastGoodCheckpoint { get; } = lastGoodCheckpoint;
 }

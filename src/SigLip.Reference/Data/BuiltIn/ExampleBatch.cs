@@ -3,6 +3,7 @@ namespace SigLip.Reference.Data.BuiltIn;
 /// <summary>Stacks examples into a <see cref="SiglipBatch"/>: pixels [B, C, H, W] and token ids [B, L].</summary>
 public static class ExampleBatch
 {
+    /// <summary>A batch of <paramref name="examples"/>: their pixels stacked, their captions tokenized to <paramref name="maxTextLength"/> ids.</summary>
     public static SiglipBatch Create(IReadOnlyList<ImageTextExample> examples, ITextTokenizer tokenizer, int maxTextLength) =>
         new(StackPixels(examples), tokenizer.Encode(examples.Select(e => e.Caption).ToArray(), maxTextLength));
 

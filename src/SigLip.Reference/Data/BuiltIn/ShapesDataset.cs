@@ -40,6 +40,7 @@ public sealed class ShapesDataset : IImageTextSource
     private readonly (int Colour, int Shape)[] _combinations; // the classes this split draws from
     private readonly int _splitSalt;
 
+    /// <summary>The data the options describe (null: <see cref="ShapesDatasetOptions.Default"/>, the training split).</summary>
     public ShapesDataset(ShapesDatasetOptions? options = null)
     {
         Options = options ?? ShapesDatasetOptions.Default;
@@ -56,15 +57,19 @@ public sealed class ShapesDataset : IImageTextSource
         _splitSalt = Options.Split switch { ShapesSplit.Train => 1, ShapesSplit.Test => 2, _ => 3 };
     }
 
+    /// <summary>The options it was made with.</summary>
     public ShapesDatasetOptions Options { get; }
 
+    /// <inheritdoc/>
     public string Description =>
         $"built-in shapes ({Options.Split.ToString().ToLowerInvariant()} split): {ImageSize}x{ImageSize} RGB, " +
         $"{Options.ColourCount} colours x {Options.ShapeCount} shapes, " +
         (Options.HoldOutCombinations ? $"held out of training: {string.Join(", ", HeldOutClassNames)}" : "nothing held out") +
         $"; noise std {Options.NoiseStd}";
 
+    /// <inheritdoc/>
     public int ImageSize => Options.ImageSize;
+    /// <summary>RGB: 3.</summary>
     public int Channels => 3;
 
     /// <summary>The class names this split is classified into (see the class summary).</summary>
@@ -85,6 +90,7 @@ public sealed class ShapesDataset : IImageTextSource
     /// <summary>The word tokenizer covering every caption and prompt word.</summary>
     public static WordTokenizer CreateTokenizer() => WordTokenizer.ForShapes();
 
+    /// <summary>Endless examples of this split, the same for the same seed on every machine.</summary>
     public IEnumerable<ImageTextExample> Examples(int seed)
     {
         for (long i = 0; ; i++) yield return ExampleAt(seed, i);

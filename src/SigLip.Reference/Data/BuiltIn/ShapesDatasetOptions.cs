@@ -33,6 +33,7 @@ public sealed record ShapesDatasetOptions(
     double ColourJitter = 0.08,
     bool HoldOutCombinations = true)
 {
+    /// <summary>The defaults: 16x16 pixels, 4 colours x 4 shapes, the training split.</summary>
     public static ShapesDatasetOptions Default { get; } = new();
 
     /// <summary>Parses "train", "test" or "unseen" (any case); other text throws naming the choices.</summary>
@@ -63,6 +64,10 @@ public sealed record ShapesDatasetOptions(
 }
 
 /// <summary>A colour of the palette: its caption word and its RGB in [0, 1].</summary>
+/// <param name="Name">The caption word, e.g. "red".</param>
+/// <param name="Red">Red in [0, 1].</param>
+/// <param name="Green">Green in [0, 1].</param>
+/// <param name="Blue">Blue in [0, 1].</param>
 public sealed record ShapeColour(string Name, double Red, double Green, double Blue);
 
 /// <summary>

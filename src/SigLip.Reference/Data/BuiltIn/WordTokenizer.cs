@@ -15,11 +15,17 @@ namespace SigLip.Reference.Data.BuiltIn;
 /// </summary>
 public sealed class WordTokenizer : ITextTokenizer
 {
+    /// <summary>Id of &lt;pad&gt; (reserved, never emitted).</summary>
     public const int PadId = 0;
+    /// <summary>Id of &lt;/s&gt;, which ends every text and pads it to the fixed length.</summary>
     public const int EndId = 1;
+    /// <summary>Id of &lt;unk&gt;, given to words outside the vocabulary.</summary>
     public const int UnknownId = 2;
+    /// <summary>The text of id 0.</summary>
     public const string PadToken = "<pad>";
+    /// <summary>The text of id 1.</summary>
     public const string EndToken = "</s>";
+    /// <summary>The text of id 2.</summary>
     public const string UnknownToken = "<unk>";
 
     private readonly string[] _tokens;
@@ -44,6 +50,7 @@ public sealed class WordTokenizer : ITextTokenizer
     /// <summary>The tokenizer of the built-in data: every word of <see cref="ShapesVocabulary.Words"/>.</summary>
     public static WordTokenizer ForShapes() => new(ShapesVocabulary.Words);
 
+    /// <inheritdoc/>
     public int VocabSize => _tokens.Length;
 
     /// <summary>Token text by id (id 0..2 are &lt;pad&gt;, &lt;/s&gt;, &lt;unk&gt;).</summary>
@@ -85,6 +92,7 @@ public sealed class WordTokenizer : ITextTokenizer
         return ids;
     }
 
+    /// <inheritdoc/>
     public TokenIds Encode(IReadOnlyList<string> texts, int maxLength)
     {
         ArgumentNullException.ThrowIfNull(texts);

@@ -5,12 +5,20 @@ using SigLip.Reference.Models;
 
 namespace SigLip.Reference.IO.Golden;
 
-public enum GoldenCaseKind { Model, Loss }
+/// <summary>What a golden case exercises.</summary>
+public enum GoldenCaseKind
+{
+    /// <summary>A model (or one tower) forward and backward on a batch.</summary>
+    Model,
+    /// <summary>The pairwise loss alone, on given embeddings.</summary>
+    Loss,
+}
 
 /// <summary>One expected tensor: full, or a sample of a large gradient at the given flat indices.</summary>
 /// <param name="Name">The name in the file (e.g. "grad.logit_scale", "grad_sample.text_model.head.weight").</param>
 /// <param name="Target">What it is compared with: an output name, "grad.&lt;parameter&gt;" for any gradient.</param>
 /// <param name="SampleIndices">For a sampled gradient, the flat indices of the target the values belong to.</param>
+/// <param name="Values">The expected values (float64).</param>
 public sealed record GoldenExpected(string Name, string Target, Tensor Values, long[]? SampleIndices = null);
 
 /// <summary>
@@ -28,30 +36,46 @@ public sealed class GoldenCase
         Metadata = metadata;
     }
 
+    /// <summary>The case's name (its folder's name unless given).</summary>
     public string Name { get; }
+    /// <summary>The folder it was read from.</summary>
     public string Folder { get; }
+    /// <summary>Model or loss case.</summary>
     public GoldenCaseKind Kind { get; }
+    /// <summary>The "__metadata__" strings of expected.safetensors (keys in <see cref="GoldenFormat"/>).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>What the case is there to catch, in words (null when the file does not say).</summary>
     public string? Covers => Metadata.TryGetValue(GoldenFormat.KeyCovers, out var c) ? c : null;
+    /// <summary>The towers locked in this case (their gradients are neither computed nor compared).</summary>
     public LockedTowers Locked { get; private set; }
+    /// <summary>The loss settings the expected values were computed with.</summary>
     public LossOptions Loss { get; private set; } = LossOptions.Default;
 
     // Model cases.
+    /// <summary>Model cases: the model's sizes (null for loss cases).</summary>
     public SiglipConfig? Config { get; private set; }
+    /// <summary>Model cases: every parameter, by HF name.</summary>
     public NamedTensors? Parameters { get; private set; }
+    /// <summary>Model cases: the input batch.</summary>
     public SiglipBatch? Batch { get; private set; }
 
     // Loss cases.
+    /// <summary>Loss cases: the [n, d] unnormalised image embeddings (null for model cases).</summary>
     public Tensor? ImageEmbeds { get; private set; }
+    /// <summary>Loss cases: the [n, d] unnormalised text embeddings.</summary>
     public Tensor? TextEmbeds { get; private set; }
+    /// <summary>Loss cases: t'.</summary>
     public double LogitScale { get; private set; }
+    /// <summary>Loss cases: b.</summary>
     public double LogitBias { get; private set; }
 
+    /// <summary>Every expected output and gradient (full or sampled).</summary>
     public IReadOnlyList<GoldenExpected> Expected { get; private set; } = [];
 
     /// <summary>True when <paramref name="folder"/> holds a case (an expected.safetensors).</summary>
     public static bool IsCase(string folder) => File.Exists(Path.Combine(folder, GoldenFormat.ExpectedFile));
 
+    /// <summary>Reads and checks the case in <paramref name="folder"/>; a malformed case throws, naming the file and the problem.</summary>
     public static GoldenCase Load(string folder, string? name = null)
     {
         var expectedPath = Path.Combine(folder, GoldenFormat.ExpectedFile);
@@ -148,8 +172,10 @@ public sealed class GoldenCase
 /// </summary>
 public static class SeededWeights
 {
+    /// <summary>The "format" value a weights.json must have.</summary>
     public const string Format = "siglip-golden-seeded-weights/1";
 
+    /// <summary>The parameters a weights.json describes, for a model of <paramref name="config"/>.</summary>
     public static NamedTensors Read(string path, SiglipConfig config)
     {
         try
@@ -169,6 +195,7 @@ public static class SeededWeights
         }
     }
 
+    /// <summary>The weights.json text for a seed, t', b and a description.</summary>
     public static string ToJson(ulong seed, double logitScale, double logitBias, string description) =>
         "{\n" +
         $"  \"format\": \"{Format}\",\n" +

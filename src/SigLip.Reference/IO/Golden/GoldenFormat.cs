@@ -24,29 +24,46 @@ namespace SigLip.Reference.IO.Golden;
 /// </summary>
 public static class GoldenFormat
 {
+    /// <summary>The "format" metadata value of this layout.</summary>
     public const string FormatVersion = "siglip-golden/1";
     /// <summary>Bump when the generator's cases or numbers change on purpose.</summary>
     public const string GeneratorVersion = "1";
+    /// <summary>The file every case folder holds: inputs, expected outputs and gradients.</summary>
     public const string ExpectedFile = "expected.safetensors";
+    /// <summary>The file beside the cases listing them with sha256 sums and the per-dtype tolerances.</summary>
     public const string ManifestFile = "manifest.json";
+    /// <summary>A model case's seeded parameters (see <see cref="SeededWeights"/>), instead of model.safetensors.</summary>
     public const string WeightsSpecFile = "weights.json";
+    /// <summary>Prefix of a sampled gradient's values.</summary>
     public const string GradSamplePrefix = "grad_sample.";
+    /// <summary>Prefix of a sampled gradient's flat indices.</summary>
     public const string GradSampleIndexPrefix = "grad_sample_index.";
 
     // expected.safetensors "__metadata__" keys.
+    /// <summary>Metadata key: the layout's version (<see cref="FormatVersion"/>).</summary>
     public const string KeyFormat = "format";
+    /// <summary>Metadata key: "model" or "loss".</summary>
     public const string KeyKind = "kind";            // "model" | "loss"
+    /// <summary>Metadata key: "none", "image" or "text".</summary>
     public const string KeyLocked = "locked";        // "none" | "image" | "text"
+    /// <summary>Metadata key: "sigmoid" or "softmax".</summary>
     public const string KeyLoss = "loss";            // "sigmoid" | "softmax"
+    /// <summary>Metadata key: D of the chunked sigmoid loss ("1" = dense).</summary>
     public const string KeyChunks = "chunks";        // D of the chunked sigmoid loss, "1" = dense
+    /// <summary>Metadata key: the epsilon of the L2 normalisation.</summary>
     public const string KeyNormEpsilon = "norm_epsilon";
+    /// <summary>Metadata key: what the case is there to catch, in words.</summary>
     public const string KeyCovers = "covers";
 
+    /// <summary>The input tensors of a model case.</summary>
     public static readonly IReadOnlyList<string> ModelInputs = ["input_ids", "pixel_values"];
+    /// <summary>The input tensors of a loss case.</summary>
     public static readonly IReadOnlyList<string> LossInputs = ["image_embeds", "text_embeds", "logit_scale", "logit_bias"];
 
+    /// <summary>A float64 written so that it reads back exactly (round-trip "R", invariant culture).</summary>
     public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>The metadata text of <paramref name="locked"/>.</summary>
     public static string LockedName(LockedTowers locked) => locked switch
     {
         LockedTowers.None => "none",
@@ -55,6 +72,7 @@ public static class GoldenFormat
         _ => "image,text",
     };
 
+    /// <summary>Parses the "locked" metadata value; anything else throws <see cref="InvalidDataException"/>.</summary>
     public static LockedTowers ParseLocked(string text) => text.Trim().ToLowerInvariant() switch
     {
         "" or "none" => LockedTowers.None,
@@ -74,11 +92,16 @@ public static class GoldenFormat
 /// makes exactly zero) is held to atol times the group's scale instead: its expected values are
 /// rounding noise, and so are the backend's.
 /// </summary>
+/// <param name="Atol">Absolute allowance (times the tensor's largest |e| when relative).</param>
+/// <param name="Rtol">Relative allowance.</param>
+/// <param name="AtolRelativeToMaxAbs">Whether atol scales with the tensor.</param>
+/// <param name="Why">The reasoning behind the numbers, as manifest.json states it.</param>
 public sealed record GoldenTolerance(double Atol, double Rtol, bool AtolRelativeToMaxAbs, string Why)
 {
     /// <summary>Below this fraction of its group's scale, a tensor counts as zero (float64 noise is ~1e-16 relative).</summary>
     public const double NegligibleRelative = 1e-9;
 
+    /// <summary>The largest |value| among the finite elements of <paramref name="t"/> (0 if none).</summary>
     public static double MaxAbs(Tensor t)
     {
         double max = 0;

@@ -12,6 +12,7 @@ namespace SigLip.Reference.IO.Golden;
 /// </summary>
 public static class GoldenGenerator
 {
+    /// <summary>The name of the case copied from the Hugging Face fixture (computed by transformers, not by this code).</summary>
     public const string HfFixtureCase = "hf-siglip-tiny";
     private const int SampleCount = 1024;
     private const long FullGradientLimit = 65_536;
@@ -69,17 +70,10 @@ public static class GoldenGenerator
     public static GoldenManifest Generate(string outDir, string? hfFixtureDir = null, Action<string>? log = null)
     {
         // The readable loops, not the fast kernels: their summation order depends on the CPU's SIMD
-        // width and on threading, and the golden bytes must not.
-        var previousMode = KernelSettings.Mode;
-        KernelSettings.Mode = KernelMode.Naive;
-        try
-        {
+        // width, and the golden bytes must not. A scope of this call only: a training on another
+        // thread keeps its kernels.
+        using (KernelSettings.UseMode(KernelMode.Naive))
             return GenerateNaive(outDir, hfFixtureDir, log);
-        }
-        finally
-        {
-            KernelSettings.Mode = previousMode;
-        }
     }
 
     private static GoldenManifest GenerateNaive(string outDir, string? hfFixtureDir, Action<string>? log)

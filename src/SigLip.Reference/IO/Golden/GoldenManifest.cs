@@ -5,6 +5,10 @@ using System.Text.Json;
 namespace SigLip.Reference.IO.Golden;
 
 /// <summary>One case in golden/manifest.json: its folder name, kind, what it covers and the sha256 of each file.</summary>
+/// <param name="Name">The case's folder name.</param>
+/// <param name="Kind">"model" or "loss".</param>
+/// <param name="Covers">What it is there to catch.</param>
+/// <param name="Files">File name to lowercase hex sha256.</param>
 public sealed record GoldenManifestCase(string Name, string Kind, string Covers, IReadOnlyDictionary<string, string> Files);
 
 /// <summary>
@@ -12,6 +16,11 @@ public sealed record GoldenManifestCase(string Name, string Kind, string Covers,
 /// dtype (with the reasoning behind them) and a sha256 of every file, so that a damaged file is
 /// reported as damaged rather than as a numerical failure.
 /// </summary>
+/// <param name="Format">The layout version (<see cref="GoldenFormat.FormatVersion"/>).</param>
+/// <param name="Generator">The generator version that wrote the cases.</param>
+/// <param name="Description">What the cases are, in words.</param>
+/// <param name="Tolerances">The tolerances by dtype, with their reasoning.</param>
+/// <param name="Cases">Every case with its files' sha256.</param>
 public sealed record GoldenManifest(
     string Format,
     string Generator,
@@ -19,12 +28,14 @@ public sealed record GoldenManifest(
     IReadOnlyDictionary<string, GoldenTolerance> Tolerances,
     IReadOnlyList<GoldenManifestCase> Cases)
 {
+    /// <summary>The lowercase hex sha256 of a file's bytes.</summary>
     public static string Sha256(string path)
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>Reads manifest.json; a malformed file throws <see cref="InvalidDataException"/> naming the field.</summary>
     public static GoldenManifest Read(string path)
     {
         try

@@ -11,6 +11,7 @@ public sealed class GoldenRandom(ulong seed)
 {
     private ulong _state = seed;
 
+    /// <summary>The next 64 random bits (SplitMix64).</summary>
     public ulong NextUInt64()
     {
         ulong z = _state += 0x9E3779B97F4A7C15UL;
@@ -31,6 +32,7 @@ public sealed class GoldenRandom(ulong seed)
     /// <summary>A seed for stream <paramref name="index"/> of <paramref name="seed"/>, independent of the other streams.</summary>
     public static ulong Stream(ulong seed, ulong index) => new GoldenRandom(seed ^ (index * 0xD1B54A32D192ED03UL)).NextUInt64();
 
+    /// <summary><paramref name="count"/> values uniform in [-scale, scale).</summary>
     public double[] Signed(long count, double scale)
     {
         var v = new double[count];

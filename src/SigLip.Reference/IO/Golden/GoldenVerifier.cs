@@ -7,8 +7,10 @@ using SigLip.Reference.Numerics;
 
 namespace SigLip.Reference.IO.Golden;
 
+/// <summary>The verdict on one golden case.</summary>
 public enum GoldenCaseStatus
 {
+    /// <summary>Every expected tensor is within its tolerance.</summary>
     Passed,
     /// <summary>The backend ran, and some tensor is outside its tolerance (or missing from its results).</summary>
     Failed,
@@ -19,6 +21,13 @@ public enum GoldenCaseStatus
 }
 
 /// <summary>One case's verdict, with every tensor's comparison.</summary>
+/// <param name="Name">The case's name.</param>
+/// <param name="Kind">"model" or "loss".</param>
+/// <param name="Status">The verdict.</param>
+/// <param name="Covers">What the case is there to catch.</param>
+/// <param name="Tensors">Every compared tensor with its errors and worst element.</param>
+/// <param name="Problem">What went wrong when the case could not be judged numerically (corrupted file, backend error); else null.</param>
+/// <param name="Seconds">How long the backend took.</param>
 public sealed record GoldenCaseResult(
     string Name,
     string Kind,
@@ -28,10 +37,19 @@ public sealed record GoldenCaseResult(
     string? Problem,
     double Seconds)
 {
+    /// <summary>Whether the case passed.</summary>
     public bool Passed => Status == GoldenCaseStatus.Passed;
 }
 
 /// <summary>The verdict of a backend on a folder of golden cases.</summary>
+/// <param name="Backend">The backend's name.</param>
+/// <param name="Device">Where it computed.</param>
+/// <param name="DType">Its working dtype, which chose the tolerances.</param>
+/// <param name="CasesDir">The folder of cases.</param>
+/// <param name="ManifestFound">Whether manifest.json was there (sha256 checks and tolerances from it).</param>
+/// <param name="Tolerances">The tolerances by dtype (from manifest.json, or the defaults); the backend's dtype picks one.</param>
+/// <param name="Notes">Remarks on the run (e.g. no manifest: default tolerances).</param>
+/// <param name="Cases">Every case's result.</param>
 public sealed record GoldenReport(
     string Backend,
     string Device,
@@ -61,6 +79,7 @@ public sealed record GoldenReport(
         }
     }
 
+    /// <summary>The report as indented JSON (what <c>siglip golden verify --report</c> writes): backend, tolerances, and per case every tensor's errors and worst element.</summary>
     public string ToJson()
     {
         using var buffer = new MemoryStream();
@@ -130,6 +149,12 @@ public sealed record GoldenReport(
 /// </summary>
 public static class GoldenVerifier
 {
+    /// <summary>
+    /// Runs every golden case under <paramref name="casesDir"/> (a folder of cases, or one case folder)
+    /// on <paramref name="backend"/> in its working dtype and compares each output and gradient with the
+    /// tolerance of that dtype from manifest.json. A damaged file is reported as corrupted, not as a
+    /// numerical failure; the report says per tensor the max abs and rel error and the worst element.
+    /// </summary>
     public static GoldenReport Verify(IBackend backend, string casesDir) => Verify(backend, casesDir, null, null);
 
     /// <param name="caseFilter">Runs only the cases whose name it accepts (null: all).</param>

@@ -13,6 +13,7 @@ namespace SigLip.Reference.Numerics.Kernels;
 /// </summary>
 public static class AttentionKernels
 {
+    /// <summary>The attention forward above: writes <paramref name="probs"/> (kept for backward) and <paramref name="context"/>.</summary>
     public static void Forward<T>(T[] context, T[] probs, T[] q, T[] k, T[] v, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -15,6 +15,7 @@ public sealed record EncoderLayerArrays<T>(
     T[] Fc2Weight, T[] Fc2Bias)                     // mlp.fc2 [H, I], [H]
     where T : unmanaged
 {
+    /// <summary>Zero-filled arrays for these sizes (gradient accumulators).</summary>
     public static EncoderLayerArrays<T> Zeros(int width, int intermediate) => new(
         new T[width], new T[width],
         new T[width * width], new T[width], new T[width * width], new T[width],
@@ -22,6 +23,7 @@ public sealed record EncoderLayerArrays<T>(
         new T[width], new T[width],
         new T[intermediate * width], new T[intermediate], new T[width * intermediate], new T[width]);
 
+    /// <summary>Every array, in the record's order.</summary>
     public IEnumerable<T[]> All() =>
         [Norm1Weight, Norm1Bias, QueryWeight, QueryBias, KeyWeight, KeyBias, ValueWeight, ValueBias, OutWeight, OutBias,
          Norm2Weight, Norm2Bias, Fc1Weight, Fc1Bias, Fc2Weight, Fc2Bias];
@@ -38,6 +40,7 @@ public sealed class FastEncoderLayer<T> where T : unmanaged, IFloatingPointIeee7
     private readonly int batch, tokens, width, heads, intermediate, rows;
     private readonly double epsilon;
 
+    /// <summary>A layer over <paramref name="weights"/> (not copied) for batches of <paramref name="batch"/> x <paramref name="tokens"/>; allocates every buffer now.</summary>
     public FastEncoderLayer(EncoderLayerArrays<T> weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon = 1e-6)
     {
         if (width % heads != 0) throw new ArgumentException($"Width {width} is not divisible by {heads} heads.");
@@ -54,10 +57,12 @@ public sealed class FastEncoderLayer<T> where T : unmanaged, IFloatingPointIeee7
         dResidual = Rh(); dNorm = Rh(); dContext = Rh(); dQuery = Rh(); dKey = Rh(); dValue = Rh();
     }
 
+    /// <summary>The weights it computes with (the arrays given to the constructor).</summary>
     public EncoderLayerArrays<T> Weights { get; }
     /// <summary>Accumulated (+=) by <see cref="Backward"/>; zero them yourself between steps.</summary>
     public EncoderLayerArrays<T> Gradients { get; }
 
+    /// <summary>[R, H] the last <see cref="Forward"/>'s output.</summary>
     public T[] Output { get; }                                        // [R, H]
     private T[] Norm1Out { get; }                                     // [R, H]
     private T[] Norm1Mean { get; }                                    // [R]

@@ -15,6 +15,7 @@ public static class GeluKernels
     private static readonly double SqrtTwoOverPi = Math.Sqrt(2.0 / Math.PI);
     private const int Chunk = 1024;
 
+    /// <summary>y = gelu(x) over the first <paramref name="count"/> elements (SIMD, parallel over chunks).</summary>
     public static void Forward<T>(T[] y, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("GeluKernels.Forward", y.Length, x.Length, count);
@@ -41,6 +42,7 @@ public static class GeluKernels
         });
     }
 
+    /// <summary>The readable twin of <see cref="Forward"/>: one element at a time.</summary>
     public static void ForwardNaive<T>(T[] y, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("GeluKernels.ForwardNaive", y.Length, x.Length, count);
@@ -53,6 +55,7 @@ public static class GeluKernels
         }
     }
 
+    /// <summary>dx += dy · gelu'(x) over the first <paramref name="count"/> elements.</summary>
     public static void Backward<T>(T[] dx, T[] dy, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("GeluKernels.Backward", dx.Length, x.Length, count);
@@ -94,6 +97,7 @@ public static class GeluKernels
         });
     }
 
+    /// <summary>The readable twin of <see cref="Backward"/>.</summary>
     public static void BackwardNaive<T>(T[] dx, T[] dy, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("GeluKernels.BackwardNaive", dx.Length, x.Length, count);

@@ -10,6 +10,7 @@ namespace SigLip.Reference.Numerics.Kernels;
 /// </summary>
 public static class LayerNormKernels
 {
+    /// <summary>y = LayerNorm(x) row by row; saves <paramref name="mean"/> and <paramref name="rstd"/> for the backward.</summary>
     public static void Forward<T>(T[] y, T[] mean, T[] rstd, T[] x, T[] weight, T[] bias, int rows, int width, double epsilon)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -15,21 +15,27 @@ namespace SigLip.Reference.Numerics.Kernels;
 /// </summary>
 public static class MatMul
 {
+    /// <summary>C[m,n] (+)= A[m,k] · B[n,k]ᵀ, fast (packed, SIMD, parallel).</summary>
     public static void ABt<T>(T[] c, T[] a, T[] b, int m, int n, int k, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T> =>
         General<T>(c, n, a, k, false, b, k, true, m, n, k, accumulate);
 
+    /// <summary>C[m,n] (+)= A[m,k] · B[k,n], fast.</summary>
     public static void AB<T>(T[] c, T[] a, T[] b, int m, int n, int k, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T> =>
         General<T>(c, n, a, k, false, b, n, false, m, n, k, accumulate);
 
+    /// <summary>C[m,n] (+)= A[k,m]ᵀ · B[k,n], fast.</summary>
     public static void AtB<T>(T[] c, T[] a, T[] b, int m, int n, int k, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T> =>
         General<T>(c, n, a, m, true, b, n, false, m, n, k, accumulate);
 
+    /// <summary>C[m,n] (+)= A[m,k] · B[n,k]ᵀ, three plain loops (the specification of <see cref="ABt"/>).</summary>
     public static void ABtNaive<T>(T[] c, T[] a, T[] b, int m, int n, int k, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T> =>
         GeneralNaive<T>(c, n, a, k, false, b, k, true, m, n, k, accumulate);
 
+    /// <summary>C[m,n] (+)= A[m,k] · B[k,n], three plain loops.</summary>
     public static void ABNaive<T>(T[] c, T[] a, T[] b, int m, int n, int k, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T> =>
         GeneralNaive<T>(c, n, a, k, false, b, n, false, m, n, k, accumulate);
 
+    /// <summary>C[m,n] (+)= A[k,m]ᵀ · B[k,n], three plain loops.</summary>
     public static void AtBNaive<T>(T[] c, T[] a, T[] b, int m, int n, int k, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T> =>
         GeneralNaive<T>(c, n, a, m, true, b, n, false, m, n, k, accumulate);
 
