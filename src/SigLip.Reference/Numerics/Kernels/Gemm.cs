@@ -114,7 +114,8 @@ internal static unsafe class Gemm<T> where T : unmanaged
     /// by whichever threads are running: a fixed split (one band per thread) waits for the slowest
     /// thread, and a thread that shares its core with another process is slow for milliseconds,
     /// which is a whole 1024³ product. The caller waits only for tasks that others have claimed,
-    /// never for a pool thread that has not started yet (Parallel.For does wait for it).
+    /// never for a pool thread that has not started yet (with two Parallel.For rounds a small
+    /// product took milliseconds on a busy machine: see docs/fast-path.md).
     /// </summary>
     private static void ParallelProduct(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
         int m, int n, int k, int threads)
