@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -104,20 +105,17 @@ internal static unsafe class Gemm<T> where T : unmanaged
         }
     }
 
-    private sealed class TaskCounter
-    {
-        public int Next;
-        public int Claim() => Interlocked.Increment(ref Next) - 1;
-    }
-
     /// <summary>
     /// The blocked product on several threads, in two rounds:
-    ///   1. pack all of op(B) once: KC slice pc, panel q at pb[pc*nPanels*NR + q*NR*kc];
+    ///   1. pack all of op(B) once: KC slice pc, panel q at packedB[pc*nPanels*NR + q*NR*kc];
     ///   2. tasks = chunks of MR-row panels (times column splits when there are few rows); each task
     ///      packs its own rows of A per KC slice and runs the micro-kernel over its columns.
-    /// Threads claim tasks one at a time, so the work is shared by whichever threads are running:
-    /// a fixed split (one band per thread) waits for the slowest thread, and a thread that shares
-    /// its core with another process is slow for milliseconds, which is a whole 1024³ product.
+    /// The calling thread starts at once and threads claim tasks one at a time, so the work is shared
+    /// by whichever threads are running: a fixed split (one band per thread) waits for the slowest
+    /// thread, and a thread that shares its core with another process is slow for milliseconds,
+    /// which is a whole 1024³ product. The caller waits only for tasks that others have claimed,
+    /// never for a pool thread that has not started yet (with two Parallel.For rounds a small
+    /// product took milliseconds on a busy machine: see docs/fast-path.md).
     /// </summary>
     private static void ParallelProduct(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
         int m, int n, int k, int threads)
@@ -125,74 +123,113 @@ internal static unsafe class Gemm<T> where T : unmanaged
         int nr = NR;
         int nPanels = (n + nr - 1) / nr;                       // NR-wide column panels of op(B) and C
         int mPanels = (m + MR - 1) / MR;                       // MR-tall row panels of op(A) and C
-        int kBlocks = (k + KC - 1) / KC;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        var shared = Buffer(ref sharedPackedB, (long)k * nPanels * nr); // [k, nPanels * NR] packed
-        fixed (T* pbAll = shared)
+        // Row chunks of at most MC rows, about TasksPerThread per thread; split the columns too
+        // when the rows alone give fewer than 4 tasks per thread.
+        int chunkPanels = Math.Clamp((mPanels + TasksPerThread * threads - 1) / (TasksPerThread * threads), 1, MC / MR);
+        int rowChunks = (mPanels + chunkPanels - 1) / chunkPanels;
+        int colSplits = rowChunks >= 4 * threads ? 1 : Math.Clamp((4 * threads + rowChunks - 1) / rowChunks, 1, Math.Max(1, nPanels / 4));
+        int packChunks = (nPanels + PackChunkPanels - 1) / PackChunkPanels;
+        var packedB = Buffer(ref sharedPackedB, (long)k * nPanels * nr); // pinned: its address is stable
+        var product = new SharedProduct
         {
-            T* pb = pbAll;
-            int packChunks = (nPanels + PackChunkPanels - 1) / PackChunkPanels;
-            int packTasks = kBlocks * packChunks;
-            var packed = new TaskCounter();
-            Parallel.For(0, threads, options, _ =>
-            {
-                for (int task; (task = packed.Claim()) < packTasks;)
-                {
-                    int pc = task / packChunks * KC, kc = Math.Min(KC, k - pc);
-                    int q0 = task % packChunks * PackChunkPanels, q1 = Math.Min(nPanels, q0 + PackChunkPanels);
-                    for (int q = q0; q < q1; q++)
-                    {
-                        int j = q * nr;
-                        PackB(transB ? b + (long)j * ldb + pc : b + (long)pc * ldb + j, ldb, transB, kc, Math.Min(nr, n - j),
-                            pb + (long)pc * nPanels * nr + (long)q * nr * kc);
-                    }
-                }
-            });
+            A = a, Lda = lda, TransA = transA, B = b, Ldb = ldb, TransB = transB, C = c, Ldc = ldc, M = m, N = n, K = k,
+            PackedBArray = packedB, PackedB = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(packedB)),
+            NPanels = nPanels, MPanels = mPanels, ChunkPanels = chunkPanels, ColSplits = colSplits,
+            PackChunks = packChunks, PackTasks = (k + KC - 1) / KC * packChunks, Tasks = rowChunks * colSplits,
+        };
+        for (int t = 1; t < threads; t++)
+            ThreadPool.UnsafeQueueUserWorkItem(product, preferLocal: false);
+        product.Work();
+        product.WaitForClaimedTasks();
+    }
 
-            // Row chunks of at most MC rows, about TasksPerThread per thread; split the columns too
-            // when the rows alone give fewer than 4 tasks per thread.
-            int chunkPanels = Math.Clamp((mPanels + TasksPerThread * threads - 1) / (TasksPerThread * threads), 1, MC / MR);
-            int rowChunks = (mPanels + chunkPanels - 1) / chunkPanels;
-            int colSplits = rowChunks >= 4 * threads ? 1 : Math.Clamp((4 * threads + rowChunks - 1) / rowChunks, 1, Math.Max(1, nPanels / 4));
-            int tasks = rowChunks * colSplits;
-            int ncPanels = NC / nr;
-            var computed = new TaskCounter();
-            Parallel.For(0, threads, options, _ =>
+    /// <summary>One parallel product's operands and task counters, shared by the threads that join it.</summary>
+    private sealed class SharedProduct : IThreadPoolWorkItem
+    {
+        public T* A, B, C, PackedB;
+        public int Lda, Ldb, Ldc, M, N, K;
+        public bool TransA, TransB;
+        public T[]? PackedBArray;                              // keeps the pinned packed op(B) alive
+        public int NPanels, MPanels, ChunkPanels, ColSplits, PackChunks, PackTasks, Tasks;
+        private int packClaimed, packDone, claimed, done;
+        private readonly ManualResetEventSlim finished = new(false);
+        private Exception? error;
+
+        /// <summary>A pool thread joining in; it finds nothing to do if it starts after the work is claimed.</summary>
+        public void Execute() => Work();
+
+        public void Work()
+        {
+            for (int task; (task = Interlocked.Increment(ref packClaimed) - 1) < PackTasks;)
             {
-                var pa = Buffer(ref packedA, (long)chunkPanels * MR * KC);
-                fixed (T* pap = pa)
+                try { Pack(task); }
+                catch (Exception ex) { Interlocked.CompareExchange(ref error, ex, null); }
+                finally { Interlocked.Increment(ref packDone); }
+            }
+            if (Volatile.Read(ref claimed) >= Tasks) return;
+            // Every task reads all of op(B): wait for the packing chunks other threads still hold (short).
+            var spin = new SpinWait();
+            while (Volatile.Read(ref packDone) < PackTasks) spin.SpinOnce(sleep1Threshold: -1);
+            var pa = Buffer(ref packedA, (long)ChunkPanels * MR * KC); // this thread's, pinned
+            T* pap = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pa));
+            for (int task; (task = Interlocked.Increment(ref claimed) - 1) < Tasks;)
+            {
+                try { Compute(task, pap); }
+                catch (Exception ex) { Interlocked.CompareExchange(ref error, ex, null); }
+                finally { if (Interlocked.Increment(ref done) == Tasks) finished.Set(); }
+            }
+        }
+
+        public void WaitForClaimedTasks()
+        {
+            if (Tasks > 0) finished.Wait();
+            if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+
+        private void Pack(int task)
+        {
+            int nr = NR;
+            int pc = task / PackChunks * KC, kc = Math.Min(KC, K - pc);
+            int q0 = task % PackChunks * PackChunkPanels, q1 = Math.Min(NPanels, q0 + PackChunkPanels);
+            for (int q = q0; q < q1; q++)
+            {
+                int j = q * nr;
+                PackB(TransB ? B + (long)j * Ldb + pc : B + (long)pc * Ldb + j, Ldb, TransB, kc, Math.Min(nr, N - j),
+                    PackedB + (long)pc * NPanels * nr + (long)q * nr * kc);
+            }
+        }
+
+        // Rows [r0, r1) x MR, column panels [q0, q1): for each NC block and KC slice in order, pack
+        // this chunk's A and run the micro-kernel, exactly as the one-thread product does.
+        private void Compute(int task, T* pap)
+        {
+            int nr = NR, m = M, n = N, k = K;
+            int r0 = task / ColSplits * ChunkPanels, r1 = Math.Min(MPanels, r0 + ChunkPanels);
+            int split = task % ColSplits;
+            int q0 = (int)((long)NPanels * split / ColSplits), q1 = (int)((long)NPanels * (split + 1) / ColSplits);
+            int i0 = r0 * MR, ncPanels = NC / nr;
+            for (int jq = q0; jq < q1; jq += ncPanels)
+            {
+                int jqEnd = Math.Min(q1, jq + ncPanels);
+                for (int pc = 0; pc < k; pc += KC)
                 {
-                    for (int task; (task = computed.Claim()) < tasks;)
+                    int kc = Math.Min(KC, k - pc);
+                    T* aBlock = TransA ? A + (long)pc * Lda + i0 : A + (long)i0 * Lda + pc;
+                    for (int r = 0; r < r1 - r0; r++)
+                        PackA(aBlock + (TransA ? r * MR : (long)r * MR * Lda), Lda, TransA, kc, Math.Min(MR, m - i0 - r * MR), pap + (long)r * MR * kc);
+                    T* bSlice = PackedB + (long)pc * NPanels * nr;
+                    for (int q = jq; q < jqEnd; q++)
                     {
-                        int r0 = task / colSplits * chunkPanels, r1 = Math.Min(mPanels, r0 + chunkPanels);
-                        int split = task % colSplits;
-                        int q0 = (int)((long)nPanels * split / colSplits), q1 = (int)((long)nPanels * (split + 1) / colSplits);
-                        int i0 = r0 * MR;
-                        for (int jq = q0; jq < q1; jq += ncPanels)
+                        int j = q * nr, ncols = Math.Min(nr, n - j);
+                        T* bp = bSlice + (long)q * nr * kc;
+                        for (int r = 0; r < r1 - r0; r++)
                         {
-                            int jqEnd = Math.Min(q1, jq + ncPanels);
-                            for (int pc = 0; pc < k; pc += KC)
-                            {
-                                int kc = Math.Min(KC, k - pc);
-                                T* aBlock = transA ? a + (long)pc * lda + i0 : a + (long)i0 * lda + pc;
-                                for (int r = 0; r < r1 - r0; r++)
-                                    PackA(aBlock + (transA ? r * MR : (long)r * MR * lda), lda, transA, kc, Math.Min(MR, m - i0 - r * MR), pap + (long)r * MR * kc);
-                                T* bSlice = pb + (long)pc * nPanels * nr;
-                                for (int q = jq; q < jqEnd; q++)
-                                {
-                                    int j = q * nr, ncols = Math.Min(nr, n - j);
-                                    T* bp = bSlice + (long)q * nr * kc;
-                                    for (int r = 0; r < r1 - r0; r++)
-                                    {
-                                        int i = i0 + r * MR;
-                                        MicroKernel(kc, pap + (long)r * MR * kc, bp, c + (long)i * ldc + j, ldc, Math.Min(MR, m - i), ncols);
-                                    }
-                                }
-                            }
+                            int i = i0 + r * MR;
+                            MicroKernel(kc, pap + (long)r * MR * kc, bp, C + (long)i * Ldc + j, Ldc, Math.Min(MR, m - i), ncols);
                         }
                     }
                 }
-            });
+            }
         }
     }
 
