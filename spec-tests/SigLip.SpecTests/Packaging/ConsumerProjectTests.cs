@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using SigLip.Reference.Numerics;
 using SigLip.SpecTests.Support;
 using Xunit.Abstractions;
@@ -7,9 +8,11 @@ using static SigLip.SpecTests.Packaging.PackagingFixture;
 namespace SigLip.SpecTests.Packaging;
 
 /// <summary>
-/// A fresh console project outside the repository references the packed SigLip.Reference from the
-/// local folder (nothing of the repository's build applies to it) and computes the sigmoid loss; the
-/// test computes the same loss from the paper's formula on its own and compares.
+/// A fresh console project outside the repository references a packed package from the local folder
+/// (nothing of the repository's build applies to it). Its Program.cs is the package README's C# sample,
+/// verbatim (so the README cannot rot), followed by the test's own lines: the README sample must
+/// compile and run, and both its printed numbers and the test's are compared with the paper's formula,
+/// computed here on its own.
 /// </summary>
 [Collection(PackagingCollection.Name)]
 public sealed class ConsumerProjectTests(PackagingFixture packages, ITestOutputHelper output)
@@ -20,46 +23,78 @@ public sealed class ConsumerProjectTests(PackagingFixture packages, ITestOutputH
     private const int N = 3, D = 4;
     private const double LogitScale = 1.3, LogitBias = -2.1;
 
+    /// <summary>Printed by the test's lines after the README sample: what the sample printed comes before it.</summary>
+    private const string Marker = "--- after the README sample ---";
+
     [Fact]
-    public void A_console_project_referencing_the_local_package_computes_the_papers_sigmoid_loss()
+    public void The_library_README_sample_runs_against_the_package_and_prints_the_papers_loss()
     {
-        var printed = BuildAndRun("consumer", LibraryId, """
-            LossResult result = PairwiseLoss.Compute(images, texts, LOGIT_SCALE, LOGIT_BIAS, new LossOptions());
+        var readme = Path.Combine(RepoPaths.Root, "src", "SigLip.Reference", "README.md");
+        var sample = CSharpSample(readme);
+        var (sampleOutput, printed) = BuildAndRun("consumer", LibraryId, sample, """
+            SigLip.Reference.Backends.LossResult result = SigLip.Reference.Loss.PairwiseLoss.Compute(
+                testImages, testTexts, LOGIT_SCALE, LOGIT_BIAS, new SigLip.Reference.Backends.LossOptions());
             """);
         AgreesWithThePaper(printed!);
+
+        // The README's own example: t' = ln 10, b = -10 (the paper's start), its two inputs; it prints L, then dL/dt'.
+        var (readmeImages, n, d) = TensorLiteral(sample, "images", readme);
+        var (readmeTexts, nTexts, dTexts) = TensorLiteral(sample, "texts", readme);
+        Assert.True((n, d) == (nTexts, dTexts), $"{readme}: the sample's images are [{n}, {d}] but its texts [{nTexts}, {dTexts}]");
+        var formula = PaperFormula(readmeImages, readmeTexts, n, d, Math.Log(10), -10);
+        Assert.True(sampleOutput.Count == 2, $"{readme}: the sample should print two lines (the loss, then dL/dt'); it printed:\n{string.Join("\n", sampleOutput)}");
+        output.WriteLine($"README sample: printed {sampleOutput[0]}, {sampleOutput[1]}; formula: loss {formula.Loss:R}, dL/dt' {formula.DLogitScale:R}");
+        var tolerance = new Tolerance(1e-14, 1e-12);
+        AssertClose.Scalar(double.Parse(sampleOutput[0], CultureInfo.InvariantCulture), formula.Loss, tolerance, "README sample: loss");
+        AssertClose.Scalar(double.Parse(sampleOutput[1], CultureInfo.InvariantCulture), formula.DLogitScale, tolerance, "README sample: dL/dt'");
     }
 
     /// <summary>
-    /// The same through the backend package's "torch" backend in float64: the package's native
-    /// dependencies restore, and its buildTransitive ELF patch lets libtorch load on this host.
+    /// The same through the backend package's README sample and its "torch" backend in float64: the
+    /// package's native dependencies restore, and its buildTransitive ELF patch lets libtorch load here.
     /// </summary>
-    [Fact]
-    public void A_console_project_referencing_the_backend_package_computes_the_loss_on_libtorch()
+    [SkippableFact]
+    public void The_backend_README_sample_runs_against_the_package_and_its_torch_backend_computes_the_loss()
     {
         bool linuxX64 = OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64;
-        var printed = BuildAndRun("consumer-torch", BackendId, """
-            var registry = new BackendRegistry();
-            foreach (var provider in SigLip.Backends.TorchSharp.TorchBackends.Providers()) registry.Register(provider);
-            var probe = registry.Find("torch").Probe();
-            Console.WriteLine("torch " + (probe.CanStart ? "yes" : "no") + ": " + probe.Reason);
-            if (!probe.CanStart) return 3;
-            using IBackend torch = registry.Start("torch", new BackendOptions(DType: "float64"));
-            LossResult result = torch.Loss(images, texts, LOGIT_SCALE, LOGIT_BIAS, new LossOptions());
+        var sample = CSharpSample(Path.Combine(RepoPaths.Root, "backends", "SigLip.Backends.TorchSharp", "README.md"));
+        // The sample starts `torch`; the test's lines use the same backend.
+        var (_, printed) = BuildAndRun("consumer-torch", BackendId, sample, """
+            SigLip.Reference.Backends.LossResult result = torch.Loss(testImages, testTexts, LOGIT_SCALE, LOGIT_BIAS, new SigLip.Reference.Backends.LossOptions());
             """, allowExitCode3: !linuxX64);
-        if (printed is null)
-        {
-            output.WriteLine("not Linux x64: the package's libtorch is Linux x64 only, so only the build is checked here");
-            return;
-        }
-        AgreesWithThePaper(printed);
+        // Reported as Skipped (with the reason), never as a pass, where the loss could not run.
+        Skip.If(printed is null, $"{System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}: the project built against the package, " +
+                                 "but the package's libtorch is Linux x64 only, so the torch backend could not start and the loss was not computed");
+        AgreesWithThePaper(printed!);
+    }
+
+    /// <summary>The one ```csharp block of a README, verbatim.</summary>
+    private static string CSharpSample(string readme)
+    {
+        var blocks = Regex.Matches(File.ReadAllText(readme).ReplaceLineEndings("\n"), @"^```csharp\n(.*?)^```", RegexOptions.Multiline | RegexOptions.Singleline);
+        Assert.True(blocks.Count == 1, $"{readme} should hold one ```csharp code block (compiled by this test), it holds {blocks.Count}");
+        return blocks[0].Groups[1].Value;
+    }
+
+    /// <summary>The numbers of `var name = new Tensor([rows, cols], [v, ...]);` in the sample.</summary>
+    private static (double[] Values, int Rows, int Cols) TensorLiteral(string sample, string name, string readme)
+    {
+        var m = Regex.Match(sample, @"var\s+" + name + @"\s*=\s*new\s+Tensor\(\[(\d+),\s*(\d+)\],\s*\[([^\]]*)\]\)");
+        Assert.True(m.Success, $"{readme}: the sample declares no `var {name} = new Tensor([rows, cols], [values])` this test can read");
+        var values = m.Groups[3].Value.Split(',').Select(v => double.Parse(v.Trim(), CultureInfo.InvariantCulture)).ToArray();
+        int rows = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), cols = int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
+        Assert.True(values.Length == rows * cols, $"{readme}: `{name}` is [{rows}, {cols}] but lists {values.Length} values");
+        return (values, rows, cols);
     }
 
     /// <summary>
     /// Creates a console project under the fixture's folder that references <paramref name="packageId"/>
-    /// from the local feed, runs <paramref name="body"/> (which sets <c>result</c>) and returns the
-    /// printed numbers; null when the program exited with 3 and <paramref name="allowExitCode3"/>.
+    /// from the local feed; its Program.cs is <paramref name="sample"/> verbatim, then <paramref name="body"/>
+    /// (which sets <c>result</c> from <c>testImages</c>, <c>testTexts</c>). Returns what the sample printed
+    /// (lines before <see cref="Marker"/>) and the test's numbers; the numbers are null when the program
+    /// exited with 3 (a <c>BackendUnavailableException</c>) and <paramref name="allowExitCode3"/>.
     /// </summary>
-    private Dictionary<string, double>? BuildAndRun(string name, string packageId, string body, bool allowExitCode3 = false)
+    private (List<string> SampleOutput, Dictionary<string, double>? Printed) BuildAndRun(string name, string packageId, string sample, string body, bool allowExitCode3 = false)
     {
         var project = Directory.CreateDirectory(Path.Combine(packages.Root, name)).FullName;
         var version = packages.Version(packageId);
@@ -89,6 +124,7 @@ public sealed class ConsumerProjectTests(PackagingFixture packages, ITestOutputH
               </fallbackPackageFolders>
             </configuration>
             """);
+        // InvariantGlobalization: the sample's Console.WriteLine(double) prints "0.5", not "0,5", whatever the machine's culture.
         File.WriteAllText(Path.Combine(project, name + ".csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
@@ -96,42 +132,57 @@ public sealed class ConsumerProjectTests(PackagingFixture packages, ITestOutputH
                 <TargetFramework>net10.0</TargetFramework>
                 <Nullable>enable</Nullable>
                 <ImplicitUsings>enable</ImplicitUsings>
+                <InvariantGlobalization>true</InvariantGlobalization>
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="{packageId}" Version="[{version}]" />
               </ItemGroup>
             </Project>
             """);
-        File.WriteAllText(Path.Combine(project, "Program.cs"), $$"""
-            using System.Globalization;
-            using SigLip.Reference;
-            using SigLip.Reference.Backends;
-            using SigLip.Reference.Loss;
+        File.WriteAllText(Path.Combine(project, "Program.cs"), sample + $$"""
 
-            var images = new Tensor([{{N}}, {{D}}], [{{Literals(Images)}}]);
-            var texts = new Tensor([{{N}}, {{D}}], [{{Literals(Texts)}}]);
+            // ---- the README's sample ends here; the lines below are the test's ----
+            System.Console.WriteLine("{{Marker}}");
+            var testImages = new SigLip.Reference.Tensor([{{N}}, {{D}}], [{{Literals(Images)}}]);
+            var testTexts = new SigLip.Reference.Tensor([{{N}}, {{D}}], [{{Literals(Texts)}}]);
             {{body.Replace("LOGIT_SCALE", Literal(LogitScale)).Replace("LOGIT_BIAS", Literal(LogitBias))}}
-            Console.WriteLine("loss " + result.Loss.ToString("R", CultureInfo.InvariantCulture));
-            Console.WriteLine("dloss/dbias " + result.GradLogitBias.ToString("R", CultureInfo.InvariantCulture));
+            System.Console.WriteLine("loss " + result.Loss.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+            System.Console.WriteLine("dloss/dbias " + result.GradLogitBias.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
             return 0;
+            """);
+        // A backend that cannot start (the sample calls registry.Start) ends the program with exit code 3, not a crash.
+        File.WriteAllText(Path.Combine(project, "ExitCodeWhenABackendCannotStart.cs"), """
+            internal static class ExitCodeWhenABackendCannotStart
+            {
+                [System.Runtime.CompilerServices.ModuleInitializer]
+                internal static void Install() => System.AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+                {
+                    if (e.ExceptionObject is not SigLip.Reference.Backends.BackendUnavailableException unavailable) return;
+                    System.Console.WriteLine("backend unavailable: " + unavailable.Message);
+                    System.Environment.Exit(3);
+                };
+            }
             """);
 
         var run = Run("dotnet", ["run", "-c", "Release", "--disable-build-servers"], project, TimeSpan.FromMinutes(10));
         packages.Timings.Add(($"{name}: dotnet run", run.Elapsed));
         output.WriteLine(run.Describe());
-        if (allowExitCode3 && run.ExitCode == 3) return null;
-        Assert.True(run.ExitCode == 0, $"the console project referencing {packageId} did not build or run.\n{run.Describe()}");
-        var printed = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        var lines = run.Stdout.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var sampleOutput = lines.TakeWhile(l => l != Marker).Where(l => l.Length > 0).ToList();
+        if (allowExitCode3 && run.ExitCode == 3) return (sampleOutput, null);
+        Assert.True(run.ExitCode == 0, $"the console project (the README sample of {packageId}, then the test's lines) did not build or run.\n{run.Describe()}");
+        Assert.True(lines.Contains(Marker), $"the README sample of {packageId} did not run to its end:\n{run.Stdout}");
+        var printed = lines.SkipWhile(l => l != Marker)
             .Where(l => l.StartsWith("loss ", StringComparison.Ordinal) || l.StartsWith("dloss/dbias ", StringComparison.Ordinal))
             .Select(l => l.Split(' '))
             .ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture));
         Assert.True(printed.ContainsKey("loss") && printed.ContainsKey("dloss/dbias"), $"unexpected output:\n{run.Stdout}");
-        return printed;
+        return (sampleOutput, printed);
     }
 
     private void AgreesWithThePaper(Dictionary<string, double> printed)
     {
-        var (loss, dBias) = PaperFormula();
+        var (loss, _, dBias) = PaperFormula(Images, Texts, N, D, LogitScale, LogitBias);
         output.WriteLine($"package: loss {printed["loss"]:R}, dL/db {printed["dloss/dbias"]:R}; formula: loss {loss:R}, dL/db {dBias:R}");
         // float64, the same sums in a different order: a few ulps.
         var tolerance = new Tolerance(1e-14, 1e-12);
@@ -140,31 +191,34 @@ public sealed class ConsumerProjectTests(PackagingFixture packages, ITestOutputH
     }
 
     /// <summary>
-    /// The paper's loss written out here, not taken from the library: x = a/|a|, y = c/|c|,
-    /// l_ij = exp(t') x_i.y_j + b, z_ij = +1 on the diagonal else -1,
-    /// L = -(1/n) sum_ij log sigmoid(z_ij l_ij), and dL/db = -(1/n) sum_ij z_ij sigmoid(-z_ij l_ij).
+    /// The paper's loss written out here, not taken from the library: x = a/|a|, y = c/|c|, t = exp(t'),
+    /// l_ij = t x_i.y_j + b, z_ij = +1 on the diagonal else -1, L = -(1/n) sum_ij log sigmoid(z_ij l_ij);
+    /// with g_ij = dL/dl_ij = -(1/n) z_ij sigmoid(-z_ij l_ij): dL/db = sum_ij g_ij, dL/dt' = sum_ij g_ij t x_i.y_j.
     /// </summary>
-    private static (double Loss, double DBias) PaperFormula()
+    private static (double Loss, double DLogitScale, double DBias) PaperFormula(double[] images, double[] texts, int n, int d, double logitScale, double logitBias)
     {
         double[] Row(double[] m, int i)
         {
-            var r = m.Skip(i * D).Take(D).ToArray();
+            var r = m.Skip(i * d).Take(d).ToArray();
             double norm = Math.Sqrt(r.Sum(v => v * v));
             return r.Select(v => v / norm).ToArray();
         }
-        double t = Math.Exp(LogitScale);
-        double loss = 0, dBias = 0;
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < N; j++)
+        double t = Math.Exp(logitScale);
+        double loss = 0, dScale = 0, dBias = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
             {
-                double logit = t * Row(Images, i).Zip(Row(Texts, j), (a, c) => a * c).Sum() + LogitBias;
+                double cosine = Row(images, i).Zip(Row(texts, j), (a, c) => a * c).Sum();
+                double logit = t * cosine + logitBias;
                 double z = i == j ? 1 : -1;
                 double x = z * logit;
                 double logSigmoid = -(Math.Max(-x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x))));   // -softplus(-x), stable
-                loss -= logSigmoid / N;
-                dBias -= z / (1 + Math.Exp(x)) / N;
+                loss -= logSigmoid / n;
+                double g = -z / (1 + Math.Exp(x)) / n;
+                dBias += g;
+                dScale += g * t * cosine;
             }
-        return (loss, dBias);
+        return (loss, dScale, dBias);
     }
 
     private static string Literal(double v) => v.ToString("R", CultureInfo.InvariantCulture);

@@ -13,8 +13,8 @@ namespace SigLip.SpecTests.Packaging;
 public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHelper output)
 {
     // Portable PDB custom debug information kinds (System.Reflection.Metadata does not name them).
-    private static readonly Guid EmbeddedSourceKind = new("0E8A571B-6926-466E-B4AD-8AB04611F5FE");
-    private static readonly Guid SourceLinkKind = new("CC110556-A091-4D38-9FEC-25AB9A351A6A");
+    internal static readonly Guid EmbeddedSourceKind = new("0E8A571B-6926-466E-B4AD-8AB04611F5FE");
+    internal static readonly Guid SourceLinkKind = new("CC110556-A091-4D38-9FEC-25AB9A351A6A");
 
     [Theory]
     [InlineData(LibraryId, "Loss/PairwiseLoss.cs", "M:SigLip.Reference.Loss.PairwiseLoss.Compute(SigLip.Reference.Tensor,SigLip.Reference.Tensor,System.Double,System.Double,SigLip.Reference.Backends.LossOptions,System.Boolean)")]
@@ -52,14 +52,9 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
         var repository = metadata.Child("repository");
         Assert.True(repository is not null, $"{id}'s nuspec has no <repository> element:\n{metadata}");
         Assert.Equal("git", (string?)repository!.Attribute("type"));
-        var head = GitHead();
-        if (head is not null)
-            Assert.Equal(head, (string?)repository.Attribute("commit"));
-        else
-            output.WriteLine($"{RepoPaths.Root} is not a git checkout: the commit is not checked");
 
         // Symbols: a .snupkg whose portable PDB lets a debugger reach the sources without the repository
-        // (embedded sources; a Source Link map as well when the clone has a hosted origin).
+        // (embedded sources; a Source Link map as well when the clone has a hosted origin: SourceLinkTests).
         var snupkg = packages.SymbolPackage(id);
         var pdbBytes = ReadEntry(snupkg, $"lib/net10.0/{id}.pdb");
         using var pdbProvider = MetadataReaderProvider.FromPortablePdbStream(new MemoryStream(pdbBytes));
@@ -78,6 +73,40 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
         Assert.True(embedded is not null, $"{id}.pdb does not embed {document.Name}");
         var projectDir = Path.GetDirectoryName(Path.Combine(RepoPaths.Root, PackedProjects.Single(p => p.EndsWith($"/{id}.csproj", StringComparison.Ordinal))))!;
         Assert.Equal(File.ReadAllBytes(Path.Combine(projectDir, sourceFile)), EmbeddedSourceText(embedded!));
+    }
+
+    [SkippableTheory]
+    [InlineData(LibraryId)]
+    [InlineData(BackendId)]
+    [InlineData(ToolId)]
+    public void The_nuspec_names_the_commit_it_was_packed_from(string id)
+    {
+        var head = GitHead();
+        Skip.If(head is null, $"{RepoPaths.Root} is not a git checkout: there is no commit to compare the nuspec's <repository commit> with");
+        var repository = Metadata(packages.Package(id)).Child("repository");
+        Assert.True(repository is not null, $"{id}'s nuspec has no <repository> element");
+        Assert.Equal(head, (string?)repository!.Attribute("commit"));
+    }
+
+    [Theory]
+    [InlineData(LibraryId)]
+    [InlineData(BackendId)]
+    [InlineData(ToolId)]
+    public void Every_package_declares_MIT_and_carries_the_LICENSE_text(string id)
+    {
+        var license = Path.Combine(RepoPaths.Root, "LICENSE");
+        Assert.True(File.Exists(license), $"the repository has no LICENSE file at {license}");
+        var text = File.ReadAllText(license);
+        Assert.StartsWith("MIT License", text);
+        Assert.Contains("Copyright (c) 2026 SigLip.Reference contributors", text);
+
+        var nupkg = packages.Package(id);
+        Assert.True(Entries(nupkg).Contains("LICENSE"), $"{Path.GetFileName(nupkg)} has no LICENSE at its root: {string.Join(", ", Entries(nupkg).Where(e => !e.Contains('/')))}");
+        Assert.Equal(File.ReadAllBytes(license), ReadEntry(nupkg, "LICENSE"));
+        var metadata = Metadata(nupkg);
+        Assert.Equal("MIT", (string?)metadata.Child("license"));
+        Assert.Equal("expression", (string?)metadata.Child("license")?.Attribute("type"));
+        Assert.Contains("2026 SigLip.Reference contributors", (string?)metadata.Child("copyright") ?? "");
     }
 
     [Fact]
@@ -132,7 +161,7 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
     }
 
     /// <summary>An embedded-source blob: int32 uncompressed size (0: stored as is), then the text, deflated.</summary>
-    private static byte[] EmbeddedSourceText(byte[] blob)
+    internal static byte[] EmbeddedSourceText(byte[] blob)
     {
         int size = BitConverter.ToInt32(blob, 0);
         if (size == 0) return blob[4..];
@@ -143,7 +172,7 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
     }
 
     /// <summary>HEAD's commit, or null where the repository is not a git checkout (or git is missing).</summary>
-    private static string? GitHead()
+    internal static string? GitHead()
     {
         if (!Path.Exists(Path.Combine(RepoPaths.Root, ".git"))) return null;
         var git = Run("git", ["rev-parse", "HEAD"], RepoPaths.Root, TimeSpan.FromMinutes(1));
