@@ -154,6 +154,11 @@ public class WorkedExampleTests(ITestOutputHelper output)
         Assert.Contains("image_embeds row 0", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(new Tensor([2, 2], [0, 0, 1, 1]), ok)).Message);
         Assert.Contains("[3, 2]", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(ok, new Tensor([3, 2], new double[6]))).Message);
         Assert.Contains("NaN", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(new Tensor([2, 2], [1, double.NaN, 0, 1]), ok)).Message);
+        // Rows whose squared length is no ordinary double: refused with a message instead of NaN or lost digits.
+        Assert.Contains("image_embeds row 1", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(new Tensor([2, 2], [1, 0, 1e-200, 0]), ok)).Message);
+        Assert.Contains("text_embeds row 0", Assert.Throws<ArgumentException>(() => WorkedExample.FromEmbeddings(ok, new Tensor([2, 2], [1e170, 1, 0, 1]))).Message);
+        // Just inside the range the example still equals the loss module, which rescales.
+        AssertSigmoidMatchesLossModule(WorkedExample.FromEmbeddings(new Tensor([2, 2], [3e-139, 4e-139, 0, 1]), ok));
         Assert.Contains("n = 0", Assert.Throws<ArgumentException>(() => WorkedExample.RandomEmbeddings(0, 3)).Message);
         Assert.Contains("d = 0", Assert.Throws<ArgumentException>(() => WorkedExample.RandomEmbeddings(3, 0)).Message);
     }

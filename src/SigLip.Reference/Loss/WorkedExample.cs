@@ -273,13 +273,27 @@ public static class WorkedExample
     }
 
     // x = u / ||u|| (epsilon 0, as HF): a zero row has no direction and no normalised version.
+    // ||u|| is computed here as plainly as it reads, sqrt(sum u_k^2), so that sum must be an ordinary
+    // double: below ~1e-280 its terms fall into subnormals (precision lost, then 0 and NaN), above
+    // ~1e280 it overflows. The loss module rescales by powers of two instead; this example stays plain.
+    private const double SmallestPlainSquaredNorm = 1e-280, LargestPlainSquaredNorm = 1e280;
+
     private static void RequireNonZeroRows(double[] a, int n, int d, string name)
     {
         for (int i = 0; i < n; i++)
+        {
+            string row = $"{name} row {i} (counting from 0; pair {i + 1} in `siglip explain`)";
             if (IsZeroRow(a, i, d))
                 throw new ArgumentException(
-                    $"{name} row {i} (counting from 0; pair {i + 1} in `siglip explain`) is all zeros ({name} is [{n}, {d}]): " +
+                    $"{row} is all zeros ({name} is [{n}, {d}]): " +
                     "a zero vector has no direction, so it cannot be L2-normalised (x = u / ||u||). Give every row a non-zero embedding.");
+            double squared = Dot(a, i, a, i, d);
+            if (!(squared >= SmallestPlainSquaredNorm && squared <= LargestPlainSquaredNorm))
+                throw new ArgumentException(
+                    $"{row} has squared length {squared:G3}, outside [{SmallestPlainSquaredNorm:G1}, {LargestPlainSquaredNorm:G1}]: " +
+                    "the worked example computes ||u|| = sqrt(sum u_k^2) directly, which under- or overflows there. " +
+                    "Scale the row (normalisation ignores length), or use PairwiseLoss.Compute, which rescales.");
+        }
     }
 
     private static double Round2(double value) => Math.Round(value, 2, MidpointRounding.ToEven);
