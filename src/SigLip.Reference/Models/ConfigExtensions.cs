@@ -58,6 +58,6 @@ public static class ConfigExtensions
     public static SiglipConfig With(this SiglipConfig config, TextConfig? text = null, VisionConfig? vision = null)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return new SiglipConfig(text ?? config.Text, vision ?? config.Vision);
+        return config with { Text = text ?? config.Text, Vision = vision ?? config.Vision };
     }
 }
