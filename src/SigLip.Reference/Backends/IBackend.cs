@@ -33,11 +33,60 @@ public enum LockedTowers
 /// <param name="Reason">Why (not): what was found or tried, and what to set when it cannot start.</param>
 public sealed record BackendAvailability(bool CanStart, string Reason);
 
+/// <summary>A backend's working dtype: what its golden tolerances are chosen by.</summary>
+public enum DType
+{
+    /// <summary>IEEE double precision ("float64"): the reference's dtype and the golden cases'.</summary>
+    Float64,
+    /// <summary>IEEE single precision ("float32").</summary>
+    Float32,
+    /// <summary>Mixed precision ("bfloat16"): bfloat16 matmuls, float32 master weights and loss.</summary>
+    BFloat16,
+}
+
+/// <summary>The names of <see cref="DType"/> as the CLI, reports and the golden manifest write them.</summary>
+public static class DTypes
+{
+    /// <summary>Every dtype, in the order of <see cref="DType"/>.</summary>
+    public static IReadOnlyList<DType> All { get; } = [DType.Float64, DType.Float32, DType.BFloat16];
+
+    /// <summary>"float64", "float32" or "bfloat16".</summary>
+    public static string Name(this DType dtype) => dtype switch
+    {
+        DType.Float64 => "float64",
+        DType.Float32 => "float32",
+        DType.BFloat16 => "bfloat16",
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
+    };
+
+    /// <summary>
+    /// The dtype a name means: float64 (also fp64, double), float32 (fp32, float) or bfloat16 (bf16),
+    /// any case. Anything else throws an <see cref="ArgumentException"/> listing what is accepted.
+    /// </summary>
+    public static DType Parse(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "float64" or "fp64" or "double" => DType.Float64,
+        "float32" or "fp32" or "float" => DType.Float32,
+        "bfloat16" or "bf16" => DType.BFloat16,
+        _ => throw new ArgumentException($"Unknown dtype '{name}'; expected float64, float32 or bfloat16."),
+    };
+}
+
 /// <summary>How to start a backend.</summary>
-/// <param name="DType">"float64", "float32", "bfloat16" (mixed precision) or null for the backend's default.</param>
+/// <param name="DType">The working dtype, or null for the backend's default.</param>
 /// <param name="LibTorchPath">A folder holding libtorch (e.g. PyTorch's torch/lib); null: SIGLIP_LIBTORCH or the packaged one.</param>
 /// <param name="Seed">Seed for anything random inside the backend.</param>
-public sealed record BackendOptions(string? DType = null, string? LibTorchPath = null, int Seed = 0);
+/// <param name="Threads">CPU threads a backend's kernels may use; null: every core. Backends that take no such setting ignore it.</param>
+public sealed record BackendOptions(DType? DType = null, string? LibTorchPath = null, int Seed = 0, int? Threads = null)
+{
+    /// <summary>Throws an <see cref="ArgumentException"/> when <see cref="Threads"/> is given and below 1.</summary>
+    public int ThreadsOrAllCores() => Threads switch
+    {
+        null => Environment.ProcessorCount,
+        >= 1 and var t => t,
+        var t => throw new ArgumentException($"--threads {t}: a backend needs at least 1 thread."),
+    };
+}
 
 /// <summary>Settings of the pairwise loss.</summary>
 /// <param name="Kind">Sigmoid (SigLIP) or softmax (CLIP).</param>
@@ -168,8 +217,8 @@ public interface IBackend : IDisposable
     string Name { get; }
     /// <summary>Where it computes, in words (e.g. "cpu", "cuda:0 NVIDIA H200").</summary>
     string Device { get; }
-    /// <summary>The working dtype ("float64", "float32", "bfloat16"); golden tolerances are chosen by it.</summary>
-    string DType { get; }
+    /// <summary>The working dtype; golden tolerances are chosen by it.</summary>
+    DType DType { get; }
 
     /// <summary>The pairwise loss of unnormalised embeddings [n, d] and its gradients.</summary>
     LossResult Loss(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions options);

@@ -1,3 +1,4 @@
+using SigLip.Reference.Layers;
 using SigLip.Reference.Loss;
 using SigLip.Reference.Models;
 using SigLip.Reference.Training;
@@ -17,7 +18,7 @@ public sealed class ReferenceBackend : IBackend
     /// <inheritdoc/>
     public string Device => $"cpu (managed, {Environment.ProcessorCount} cores)";
     /// <inheritdoc/>
-    public string DType => "float64";
+    public DType DType => DType.Float64;
 
     /// <inheritdoc/>
     public LossResult Loss(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions options) =>
@@ -32,24 +33,28 @@ public sealed class ReferenceBackend : IBackend
 }
 
 /// <summary>
-/// A <see cref="SiglipModel"/> with its AdamW state. A locked tower is passed to the model's forward
+/// A <see cref="SiglipModel"/> with its AdamW state, behind the backend contract, computing with the
+/// operations it was given (<see cref="ILayerOps"/>). A locked tower is passed to the model's forward
 /// pass, so its backward stops at that tower's output and never computes its gradients; AdamW is
-/// built without the locked tower's parameters, so they are never touched.
+/// built without the locked tower's parameters, so they are never touched. The reference backend uses
+/// it as it is (fresh buffers every step); a backend with other operations may override
+/// <see cref="TrainingStep"/> to reuse its buffers.
 /// </summary>
-public sealed class ReferenceSiglipModel : ISiglipModel
+public class HostSiglipModel : ISiglipModel
 {
     private readonly SiglipModel _model;
     private readonly AdamW _optimizer;
     private NamedTensors? _gradients;
-    private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
 
     /// <summary>A model holding copies of <paramref name="parameters"/> (HF names; every one of the config's, no others).</summary>
-    public ReferenceSiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None)
+    /// <param name="ops">the primitive operations (null: <see cref="ReferenceOps"/>).</param>
+    public HostSiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None, ILayerOps? ops = null)
     {
+        ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
         Locked = locked;
-        _model = new SiglipModel(config, parameters);
+        _model = new SiglipModel(config, parameters, ops);
         _optimizer = new AdamW(AdamW.TrainableParameters(config, locked));
     }
 
@@ -81,11 +86,23 @@ public sealed class ReferenceSiglipModel : ISiglipModel
             _gradients = _model.Backward(pass);
             return new StepResult(pass.Loss, pass.Outputs);
         }
-        // Training: the model reuses its activation and gradient buffers (Gradients() hands out copies).
-        var step = _model.ForwardReusing(batch, loss, Locked);
-        _gradients = _model.BackwardReusing(step);
-        return new StepResult(step.Loss, NoOutputs);
+        var (value, gradients) = TrainingStep(batch, loss);
+        _gradients = gradients;
+        return new StepResult(value, NoOutputs);
     }
+
+    /// <summary>
+    /// A training step's forward and backward without named outputs: the loss, and the gradients
+    /// <see cref="Gradients"/> and <see cref="OptimizerStep"/> will use (valid until the next step).
+    /// This one allocates fresh buffers, as the specification does.
+    /// </summary>
+    protected virtual (double Loss, NamedTensors Gradients) TrainingStep(SiglipBatch batch, LossOptions loss)
+    {
+        var pass = _model.Forward(batch, loss, Locked);
+        return (pass.Loss, _model.Backward(pass));
+    }
+
+    private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
 
     /// <inheritdoc/>
     public NamedTensors Gradients() =>
@@ -128,6 +145,14 @@ public sealed class ReferenceSiglipModel : ISiglipModel
     /// <inheritdoc/>
     public Tensor EmbedTexts(TokenIds inputIds) => _model.EmbedTexts(inputIds);
 
-    /// <summary>Nothing to release: everything is managed memory.</summary>
-    public void Dispose() { }
+    /// <summary>Nothing to release here: everything is managed memory.</summary>
+    public virtual void Dispose() { }
+}
+
+/// <summary>The reference backend's model: a <see cref="HostSiglipModel"/> on the specification's loops (<see cref="ReferenceOps"/>), fresh buffers every step.</summary>
+public sealed class ReferenceSiglipModel : HostSiglipModel
+{
+    /// <summary>A model holding copies of <paramref name="parameters"/> (HF names; every one of the config's, no others).</summary>
+    public ReferenceSiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked = LockedTowers.None)
+        : base(config, parameters, locked, ReferenceOps.Instance) { }
 }

@@ -20,8 +20,8 @@ public sealed class ReferenceBackendProvider : IBackendProvider
     /// <summary>Starts the reference backend; any dtype other than float64 throws <see cref="BackendUnavailableException"/>.</summary>
     public IBackend Start(BackendOptions options)
     {
-        if (options.DType is { } dtype && !string.Equals(dtype, "float64", StringComparison.OrdinalIgnoreCase))
-            throw new BackendUnavailableException($"The reference backend computes in float64 only; --dtype {dtype} was asked for. Use --dtype float64 (or leave it out), or another backend.");
+        if (options.DType is { } dtype && dtype != DType.Float64)
+            throw new BackendUnavailableException($"The reference backend computes in float64 only; --dtype {dtype.Name()} was asked for. Use --dtype float64 (or leave it out), or another backend.");
         return new ReferenceBackend();
     }
 }

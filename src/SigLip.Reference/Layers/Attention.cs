@@ -1,5 +1,3 @@
-using SigLip.Reference.Numerics.Kernels;
-
 namespace SigLip.Reference.Layers;
 
 // Scaled dot-product attention over several heads, no mask (SigLIP masks nothing):
@@ -22,8 +20,6 @@ public static class Attention
         CheckSizes("Attention.Forward", output, probs, query, key, value, batch, queryTokens, keyTokens, heads, headDim);
         int width = heads * headDim;
         double scale = 1.0 / Math.Sqrt(headDim);
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { AttentionKernels.Forward(output, probs, query, key, value, batch, queryTokens, keyTokens, heads, headDim, scale); return; }
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < heads; h++)
         for (int i = 0; i < queryTokens; i++)
@@ -78,8 +74,6 @@ public static class Attention
         CheckSizes("Attention.Backward", doutput, probs, query, key, value, batch, queryTokens, keyTokens, heads, headDim);
         int width = heads * headDim;
         double scale = 1.0 / Math.Sqrt(headDim);
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { AttentionKernels.Backward(dquery, dkey, dvalue, doutput, query, key, value, probs, batch, queryTokens, keyTokens, heads, headDim, scale); return; }
         var dprobs = new double[keyTokens]; // [Nk] one query row's dp
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < heads; h++)
@@ -130,7 +124,8 @@ public static class Attention
         return width / heads;
     }
 
-    private static void CheckSizes(string layer, double[] output, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
+    /// <summary>Throws an <see cref="ArgumentException"/> naming <paramref name="layer"/> and the buffer when a buffer does not have the length the sizes need.</summary>
+    public static void CheckSizes(string layer, double[] output, double[] probs, double[] query, double[] key, double[] value, int batch, int queryTokens, int keyTokens, int heads, int headDim)
     {
         if (batch < 0 || queryTokens < 0 || keyTokens < 0 || heads < 1 || headDim < 1)
             throw new ArgumentException($"{layer}: batch {batch}, query tokens {queryTokens}, key tokens {keyTokens}, heads {heads}, head width {headDim}; heads and head width must be at least 1, the others not negative.");

@@ -134,14 +134,15 @@ public static class EncoderLayer
 {
     /// <param name="saved">buffers (the output is <c>saved.Output</c>).</param>
     /// <param name="input">[B, N, H].</param>
-    public static void Forward(EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon)
+    public static void Forward(EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int rows = batch * tokens;
-        LayerNorm.Forward(saved.Norm1Out, saved.Norm1Mean, saved.Norm1Rstd, input, weights.Norm1.Weight, weights.Norm1.Bias, rows, width, epsilon);
-        SelfAttention.Forward(saved.AttentionOut, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads);
+        ops.LayerNormForward(saved.Norm1Out, saved.Norm1Mean, saved.Norm1Rstd, input, weights.Norm1.Weight, weights.Norm1.Bias, rows, width, epsilon);
+        SelfAttention.Forward(saved.AttentionOut, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads, ops);
         for (int i = 0; i < rows * width; i++) saved.Residual[i] = input[i] + saved.AttentionOut[i];
-        LayerNorm.Forward(saved.Norm2Out, saved.Norm2Mean, saved.Norm2Rstd, saved.Residual, weights.Norm2.Weight, weights.Norm2.Bias, rows, width, epsilon);
-        Mlp.Forward(saved.MlpOut, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate);
+        ops.LayerNormForward(saved.Norm2Out, saved.Norm2Mean, saved.Norm2Rstd, saved.Residual, weights.Norm2.Weight, weights.Norm2.Bias, rows, width, epsilon);
+        Mlp.Forward(saved.MlpOut, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate, ops);
         for (int i = 0; i < rows * width; i++) saved.Output[i] = saved.Residual[i] + saved.MlpOut[i];
     }
 
@@ -151,12 +152,13 @@ public static class EncoderLayer
     /// <param name="grads">gradient accumulators (+=).</param>
     /// <param name="doutput">[B, N, H].</param>
     /// <param name="input">[B, N, H], the forward input.</param>
-    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate) =>
-        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads, intermediate, new EncoderLayerScratch(batch * tokens, width, intermediate));
+    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, ILayerOps? ops = null) =>
+        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads, intermediate, new EncoderLayerScratch(batch * tokens, width, intermediate), ops);
 
     /// <summary>As above, with the intermediate gradients in <paramref name="scratch"/> (cleared here, so it may be reused).</summary>
-    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, EncoderLayerScratch scratch)
+    public static void Backward(double[]? dinput, EncoderLayerWeights grads, double[] doutput, EncoderLayerSaved saved, double[] input, EncoderLayerWeights weights, int batch, int tokens, int width, int heads, int intermediate, EncoderLayerScratch scratch, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         ArgumentNullException.ThrowIfNull(scratch);
         int rows = batch * tokens;
         if (!scratch.Fits(rows, width, intermediate))
@@ -165,15 +167,15 @@ public static class EncoderLayer
         Array.Clear(dnorm2);
         var dresidual = scratch.DResidual;               // [R, H] the skip path carries dy straight through
         Array.Copy(doutput, dresidual, rows * width);
-        Mlp.Backward(dnorm2, grads.Mlp, doutput, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate, scratch.DActivated, scratch.DHidden);
-        LayerNorm.Backward(dresidual, grads.Norm2.Weight, grads.Norm2.Bias, dnorm2, saved.Residual, weights.Norm2.Weight, saved.Norm2Mean, saved.Norm2Rstd, rows, width);
+        Mlp.Backward(dnorm2, grads.Mlp, doutput, saved.Mlp, saved.Norm2Out, weights.Mlp, rows, width, intermediate, scratch.DActivated, scratch.DHidden, ops);
+        ops.LayerNormBackward(dresidual, grads.Norm2.Weight, grads.Norm2.Bias, dnorm2, saved.Residual, weights.Norm2.Weight, saved.Norm2Mean, saved.Norm2Rstd, rows, width);
 
         var dnorm1 = scratch.DNorm1;                     // [R, H]
         Array.Clear(dnorm1);
         SelfAttention.Backward(dnorm1, grads.Attention, dresidual, saved.Attention, saved.Norm1Out, weights.Attention, batch, tokens, width, heads,
-            scratch.DContext, scratch.DQuery, scratch.DKey, scratch.DValue);
+            scratch.DContext, scratch.DQuery, scratch.DKey, scratch.DValue, ops);
         if (dinput is null) return;
         for (int i = 0; i < rows * width; i++) dinput[i] += dresidual[i];
-        LayerNorm.Backward(dinput, grads.Norm1.Weight, grads.Norm1.Bias, dnorm1, input, weights.Norm1.Weight, saved.Norm1Mean, saved.Norm1Rstd, rows, width);
+        ops.LayerNormBackward(dinput, grads.Norm1.Weight, grads.Norm1.Bias, dnorm1, input, weights.Norm1.Weight, saved.Norm1Mean, saved.Norm1Rstd, rows, width);
     }
 }

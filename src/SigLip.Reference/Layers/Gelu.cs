@@ -1,5 +1,3 @@
-using SigLip.Reference.Numerics.Kernels;
-
 namespace SigLip.Reference.Layers;
 
 // GELU, tanh form (PyTorch gelu(approximate="tanh"), HF "gelu_pytorch_tanh"):
@@ -16,8 +14,6 @@ public static class Gelu
     /// <param name="input">[N].</param>
     public static void Forward(double[] output, double[] input, int count)
     {
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { GeluKernels.Forward(output, input, count); return; }
         for (int i = 0; i < count; i++)
         {
             double x = input[i];
@@ -33,8 +29,6 @@ public static class Gelu
     /// <param name="input">[N], the forward input.</param>
     public static void Backward(double[] dinput, double[] doutput, double[] input, int count)
     {
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { GeluKernels.Backward(dinput, doutput, input, count); return; }
         for (int i = 0; i < count; i++)
         {
             double x = input[i];

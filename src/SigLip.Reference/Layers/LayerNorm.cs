@@ -1,5 +1,3 @@
-using SigLip.Reference.Numerics.Kernels;
-
 namespace SigLip.Reference.Layers;
 
 // LayerNorm over the last dimension (nn.LayerNorm): y = (x - mean) * rstd * weight + bias,
@@ -22,8 +20,6 @@ public static class LayerNorm
     /// <param name="bias">[C].</param>
     public static void Forward(double[] output, double[] mean, double[] rstd, double[] input, double[] weight, double[] bias, int rows, int width, double epsilon)
     {
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { LayerNormKernels.Forward(output, mean, rstd, input, weight, bias, rows, width, epsilon); return; }
         for (int r = 0; r < rows; r++)
         {
             int row = r * width;
@@ -60,8 +56,6 @@ public static class LayerNorm
     /// <param name="rstd">[R] from forward.</param>
     public static void Backward(double[]? dinput, double[]? dweight, double[]? dbias, double[] doutput, double[] input, double[] weight, double[] mean, double[] rstd, int rows, int width)
     {
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { LayerNormKernels.Backward(dinput, dweight, dbias, doutput, input, weight, mean, rstd, rows, width); return; }
         for (int r = 0; r < rows; r++)
         {
             int row = r * width;

@@ -1,5 +1,3 @@
-using SigLip.Reference.Numerics.Kernels;
-
 namespace SigLip.Reference.Layers;
 
 // Linear (nn.Linear): y = x W^T + b.
@@ -16,8 +14,6 @@ public static class Linear
     /// <param name="bias">[O], or null for none.</param>
     public static void Forward(double[] output, double[] input, double[] weight, double[]? bias, int rows, int inFeatures, int outFeatures)
     {
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { LinearKernels.Forward(output, input, weight, bias, rows, inFeatures, outFeatures); return; }
         for (int r = 0; r < rows; r++)
         {
             int inRow = r * inFeatures;
@@ -46,8 +42,6 @@ public static class Linear
     /// <param name="weight">[O, I].</param>
     public static void Backward(double[]? dinput, double[]? dweight, double[]? dbias, double[] doutput, double[] input, double[] weight, int rows, int inFeatures, int outFeatures)
     {
-        // Fast path (docs/fast-path.md): same computation, SIMD + blocked + parallel; the loops below are the specification.
-        if (KernelSettings.UseFastPath) { LinearKernels.Backward(dinput, dweight, dbias, doutput, input, weight, rows, inFeatures, outFeatures); return; }
         for (int r = 0; r < rows; r++)
         {
             int inRow = r * inFeatures;

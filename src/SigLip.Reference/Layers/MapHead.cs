@@ -70,20 +70,21 @@ public static class MapHead
 {
     /// <param name="output">[B, H], overwritten: y[:, 0].</param>
     /// <param name="input">[B, N, H], the post-LayerNorm tokens.</param>
-    public static void Forward(double[] output, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon)
+    public static void Forward(double[] output, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate, double epsilon, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int headDim = Attention.HeadDim("MapHead.Forward", width, heads);
         var (wq, wk, wv) = SplitRows(weights.InProjWeight, width * width);
         var (bq, bk, bv) = SplitRows(weights.InProjBias, width);
         var probeQuery = new double[width]; // [1, H]
-        Linear.Forward(probeQuery, weights.Probe, wq, bq, 1, width, width);
+        ops.LinearForward(probeQuery, weights.Probe, wq, bq, 1, width, width);
         for (int b = 0; b < batch; b++) Array.Copy(probeQuery, 0, saved.Query, b * width, width);
-        Linear.Forward(saved.Key, input, wk, bk, batch * tokens, width, width);
-        Linear.Forward(saved.Value, input, wv, bv, batch * tokens, width, width);
-        Attention.Forward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
-        Linear.Forward(saved.Attended, saved.Context, weights.OutWeight, weights.OutBias, batch, width, width);
-        LayerNorm.Forward(saved.NormOut, saved.NormMean, saved.NormRstd, saved.Attended, weights.Norm.Weight, weights.Norm.Bias, batch, width, epsilon);
-        Mlp.Forward(saved.MlpOut, saved.Mlp, saved.NormOut, weights.Mlp, batch, width, intermediate);
+        ops.LinearForward(saved.Key, input, wk, bk, batch * tokens, width, width);
+        ops.LinearForward(saved.Value, input, wv, bv, batch * tokens, width, width);
+        ops.AttentionForward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
+        ops.LinearForward(saved.Attended, saved.Context, weights.OutWeight, weights.OutBias, batch, width, width);
+        ops.LayerNormForward(saved.NormOut, saved.NormMean, saved.NormRstd, saved.Attended, weights.Norm.Weight, weights.Norm.Bias, batch, width, epsilon);
+        Mlp.Forward(saved.MlpOut, saved.Mlp, saved.NormOut, weights.Mlp, batch, width, intermediate, ops);
         for (int i = 0; i < batch * width; i++) output[i] = saved.Attended[i] + saved.MlpOut[i];
     }
 
@@ -95,25 +96,26 @@ public static class MapHead
     /// <param name="grads">gradient accumulators (+=).</param>
     /// <param name="doutput">[B, H].</param>
     /// <param name="input">[B, N, H], the forward input.</param>
-    public static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate) =>
-        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads, intermediate, new double[batch * tokens * width], new double[batch * tokens * width]);
+    public static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate, ILayerOps? ops = null) =>
+        Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads, intermediate, new double[batch * tokens * width], new double[batch * tokens * width], ops);
 
     /// <summary>As above, with caller-owned scratch dkey, dvalue (each [B, N, H]; cleared here, so they may be reused between steps).</summary>
     internal static void Backward(double[]? dinput, MapHeadWeights grads, double[] doutput, MapHeadSaved saved, double[] input, MapHeadWeights weights, int batch, int tokens, int width, int heads, int intermediate,
-        double[] dkey, double[] dvalue)
+        double[] dkey, double[] dvalue, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int headDim = Attention.HeadDim("MapHead.Backward", width, heads);
         var dnorm = new double[batch * width];                  // [B, H]
         var dattended = (double[])doutput.Clone();              // [B, H] residual path
-        Mlp.Backward(dnorm, grads.Mlp, doutput, saved.Mlp, saved.NormOut, weights.Mlp, batch, width, intermediate);
-        LayerNorm.Backward(dattended, grads.Norm.Weight, grads.Norm.Bias, dnorm, saved.Attended, weights.Norm.Weight, saved.NormMean, saved.NormRstd, batch, width);
+        Mlp.Backward(dnorm, grads.Mlp, doutput, saved.Mlp, saved.NormOut, weights.Mlp, batch, width, intermediate, ops);
+        ops.LayerNormBackward(dattended, grads.Norm.Weight, grads.Norm.Bias, dnorm, saved.Attended, weights.Norm.Weight, saved.NormMean, saved.NormRstd, batch, width);
 
         var dcontext = new double[batch * width];               // [B, H]
-        Linear.Backward(dcontext, grads.OutWeight, grads.OutBias, dattended, saved.Context, weights.OutWeight, batch, width, width);
+        ops.LinearBackward(dcontext, grads.OutWeight, grads.OutBias, dattended, saved.Context, weights.OutWeight, batch, width, width);
         var dquery = new double[batch * width];                 // [B, 1, H]
         Array.Clear(dkey, 0, batch * tokens * width);           // [B, N, H]
         Array.Clear(dvalue, 0, batch * tokens * width);         // [B, N, H]
-        Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
+        ops.AttentionBackward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, 1, tokens, heads, headDim);
 
         var (wq, wk, wv) = SplitRows(weights.InProjWeight, width * width);
         var dwq = new double[width * width]; var dwk = new double[width * width]; var dwv = new double[width * width]; // [H, H] each
@@ -121,9 +123,9 @@ public static class MapHead
         var dprobeQuery = new double[width];                    // [1, H] sum over the batch of dq
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < width; h++) dprobeQuery[h] += dquery[b * width + h];
-        Linear.Backward(grads.Probe, dwq, dbq, dprobeQuery, weights.Probe, wq, 1, width, width);
-        Linear.Backward(dinput, dwk, dbk, dkey, input, wk, batch * tokens, width, width);
-        Linear.Backward(dinput, dwv, dbv, dvalue, input, wv, batch * tokens, width, width);
+        ops.LinearBackward(grads.Probe, dwq, dbq, dprobeQuery, weights.Probe, wq, 1, width, width);
+        ops.LinearBackward(dinput, dwk, dbk, dkey, input, wk, batch * tokens, width, width);
+        ops.LinearBackward(dinput, dwv, dbv, dvalue, input, wv, batch * tokens, width, width);
         AddRows(grads.InProjWeight, dwq, dwk, dwv);
         AddRows(grads.InProjBias, dbq, dbk, dbv);
     }

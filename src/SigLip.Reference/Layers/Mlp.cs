@@ -29,29 +29,32 @@ public static class Mlp
 {
     /// <param name="output">[R, H], overwritten.</param>
     /// <param name="input">[R, H].</param>
-    public static void Forward(double[] output, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate)
+    public static void Forward(double[] output, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate, ILayerOps? ops = null)
     {
-        Linear.Forward(saved.Hidden, input, weights.Fc1Weight, weights.Fc1Bias, rows, width, intermediate);
-        Gelu.Forward(saved.Activated, saved.Hidden, rows * intermediate);
-        Linear.Forward(output, saved.Activated, weights.Fc2Weight, weights.Fc2Bias, rows, intermediate, width);
+        ops ??= ReferenceOps.Instance;
+        ops.LinearForward(saved.Hidden, input, weights.Fc1Weight, weights.Fc1Bias, rows, width, intermediate);
+        ops.GeluForward(saved.Activated, saved.Hidden, rows * intermediate);
+        ops.LinearForward(output, saved.Activated, weights.Fc2Weight, weights.Fc2Bias, rows, intermediate, width);
     }
 
     // forward: h = x W1^T + b1;  a = gelu(h);  y = a W2^T + b2
     // backward: da from fc2, dh = gelu'(h) da, dx from fc1.
     /// <param name="dinput">[R, H] accumulated, or null.</param>
-    public static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate)
+    public static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         Backward(dinput, grads, doutput, saved, input, weights, rows, width, intermediate, new double[rows * intermediate], new double[rows * intermediate]);
     }
 
     /// <summary>As above, with caller-owned scratch dactivated, dhidden (each [R, I]; cleared here, so they may be reused).</summary>
     internal static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate,
-        double[] dactivated, double[] dhidden)
+        double[] dactivated, double[] dhidden, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         Array.Clear(dactivated, 0, rows * intermediate);
         Array.Clear(dhidden, 0, rows * intermediate);
-        Linear.Backward(dactivated, grads.Fc2Weight, grads.Fc2Bias, doutput, saved.Activated, weights.Fc2Weight, rows, intermediate, width);
-        Gelu.Backward(dhidden, dactivated, saved.Hidden, rows * intermediate);
-        Linear.Backward(dinput, grads.Fc1Weight, grads.Fc1Bias, dhidden, input, weights.Fc1Weight, rows, width, intermediate);
+        ops.LinearBackward(dactivated, grads.Fc2Weight, grads.Fc2Bias, doutput, saved.Activated, weights.Fc2Weight, rows, intermediate, width);
+        ops.GeluBackward(dhidden, dactivated, saved.Hidden, rows * intermediate);
+        ops.LinearBackward(dinput, grads.Fc1Weight, grads.Fc1Bias, dhidden, input, weights.Fc1Weight, rows, width, intermediate);
     }
 }

@@ -16,11 +16,12 @@ public static class PatchEmbedding
     /// <param name="pixels">[B, C, S, S].</param>
     /// <param name="weight">[H, C, P, P] (HF layout; read as [H, K]).</param>
     /// <param name="bias">[H].</param>
-    public static void Forward(double[] output, double[] patches, double[] pixels, double[] weight, double[] bias, int batch, int channels, int imageSize, int patchSize, int width)
+    public static void Forward(double[] output, double[] patches, double[] pixels, double[] weight, double[] bias, int batch, int channels, int imageSize, int patchSize, int width, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         GatherPatches(patches, pixels, batch, channels, imageSize, patchSize);
         int grid = imageSize / patchSize;
-        Linear.Forward(output, patches, weight, bias, batch * grid * grid, channels * patchSize * patchSize, width);
+        ops.LinearForward(output, patches, weight, bias, batch * grid * grid, channels * patchSize * patchSize, width);
     }
 
     // forward: out = patches W^T + b,  patches = gather(pixels)
@@ -31,13 +32,14 @@ public static class PatchEmbedding
     /// <param name="dbias">[H] accumulated, or null.</param>
     /// <param name="doutput">[B, N, H].</param>
     /// <param name="patches">[B, N, K] from forward.</param>
-    public static void Backward(double[]? dpixels, double[]? dweight, double[]? dbias, double[] doutput, double[] patches, double[] weight, int batch, int channels, int imageSize, int patchSize, int width)
+    public static void Backward(double[]? dpixels, double[]? dweight, double[]? dbias, double[] doutput, double[] patches, double[] weight, int batch, int channels, int imageSize, int patchSize, int width, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int grid = imageSize / patchSize;
         int tokens = grid * grid;
         int patchValues = channels * patchSize * patchSize;
         double[]? dpatches = dpixels is null ? null : new double[batch * tokens * patchValues]; // [B, N, K]
-        Linear.Backward(dpatches, dweight, dbias, doutput, patches, weight, batch * tokens, patchValues, width);
+        ops.LinearBackward(dpatches, dweight, dbias, doutput, patches, weight, batch * tokens, patchValues, width);
         if (dpixels is not null) ScatterPatches(dpixels, dpatches!, batch, channels, imageSize, patchSize);
     }
 

@@ -48,15 +48,16 @@ public static class SelfAttention
     /// <param name="output">[B, N, H], overwritten.</param>
     /// <param name="saved">buffers for backward, sized (B, N, H, NH).</param>
     /// <param name="input">[B, N, H].</param>
-    public static void Forward(double[] output, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads)
+    public static void Forward(double[] output, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int headDim = Attention.HeadDim("SelfAttention.Forward", width, heads);
         int rows = batch * tokens;
-        Linear.Forward(saved.Query, input, weights.QueryWeight, weights.QueryBias, rows, width, width);
-        Linear.Forward(saved.Key, input, weights.KeyWeight, weights.KeyBias, rows, width, width);
-        Linear.Forward(saved.Value, input, weights.ValueWeight, weights.ValueBias, rows, width, width);
-        Attention.Forward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
-        Linear.Forward(output, saved.Context, weights.OutWeight, weights.OutBias, rows, width, width);
+        ops.LinearForward(saved.Query, input, weights.QueryWeight, weights.QueryBias, rows, width, width);
+        ops.LinearForward(saved.Key, input, weights.KeyWeight, weights.KeyBias, rows, width, width);
+        ops.LinearForward(saved.Value, input, weights.ValueWeight, weights.ValueBias, rows, width, width);
+        ops.AttentionForward(saved.Context, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
+        ops.LinearForward(output, saved.Context, weights.OutWeight, weights.OutBias, rows, width, width);
     }
 
     // forward: y = Attention(x Wq^T + bq, x Wk^T + bk, x Wv^T + bv) Wo^T + bo
@@ -65,27 +66,29 @@ public static class SelfAttention
     /// <param name="dinput">[B, N, H] accumulated, or null.</param>
     /// <param name="grads">gradient accumulators (+=).</param>
     /// <param name="doutput">[B, N, H].</param>
-    public static void Backward(double[]? dinput, AttentionWeights grads, double[] doutput, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads)
+    public static void Backward(double[]? dinput, AttentionWeights grads, double[] doutput, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int rows = batch * tokens;
         Backward(dinput, grads, doutput, saved, input, weights, batch, tokens, width, heads,
-            new double[rows * width], new double[rows * width], new double[rows * width], new double[rows * width]);
+            new double[rows * width], new double[rows * width], new double[rows * width], new double[rows * width], ops);
     }
 
     /// <summary>As above, with caller-owned scratch (each [B, N, H]; cleared here, so it may be reused between steps).</summary>
     internal static void Backward(double[]? dinput, AttentionWeights grads, double[] doutput, SelfAttentionSaved saved, double[] input, AttentionWeights weights, int batch, int tokens, int width, int heads,
-        double[] dcontext, double[] dquery, double[] dkey, double[] dvalue)
+        double[] dcontext, double[] dquery, double[] dkey, double[] dvalue, ILayerOps? ops = null)
     {
+        ops ??= ReferenceOps.Instance;
         int headDim = Attention.HeadDim("SelfAttention.Backward", width, heads);
         int rows = batch * tokens;
         Array.Clear(dcontext, 0, rows * width);
         Array.Clear(dquery, 0, rows * width);
         Array.Clear(dkey, 0, rows * width);
         Array.Clear(dvalue, 0, rows * width);
-        Linear.Backward(dcontext, grads.OutWeight, grads.OutBias, doutput, saved.Context, weights.OutWeight, rows, width, width);
-        Attention.Backward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
-        Linear.Backward(dinput, grads.QueryWeight, grads.QueryBias, dquery, input, weights.QueryWeight, rows, width, width);
-        Linear.Backward(dinput, grads.KeyWeight, grads.KeyBias, dkey, input, weights.KeyWeight, rows, width, width);
-        Linear.Backward(dinput, grads.ValueWeight, grads.ValueBias, dvalue, input, weights.ValueWeight, rows, width, width);
+        ops.LinearBackward(dcontext, grads.OutWeight, grads.OutBias, doutput, saved.Context, weights.OutWeight, rows, width, width);
+        ops.AttentionBackward(dquery, dkey, dvalue, dcontext, saved.Probs, saved.Query, saved.Key, saved.Value, batch, tokens, tokens, heads, headDim);
+        ops.LinearBackward(dinput, grads.QueryWeight, grads.QueryBias, dquery, input, weights.QueryWeight, rows, width, width);
+        ops.LinearBackward(dinput, grads.KeyWeight, grads.KeyBias, dkey, input, weights.KeyWeight, rows, width, width);
+        ops.LinearBackward(dinput, grads.ValueWeight, grads.ValueBias, dvalue, input, weights.ValueWeight, rows, width, width);
     }
 }

@@ -35,6 +35,21 @@ public static class PairwiseLoss
     }
 
     /// <summary>
+    /// Checks the inputs of <see cref="Compute(Tensor, Tensor, double, double, LossOptions?, bool)"/> and throws the
+    /// same <see cref="ArgumentException"/> it would (shapes, empty batch, NaN/Inf, zero rows, D not dividing n),
+    /// without computing anything: for backends that compute the loss their own way. Returns (n, d).
+    /// </summary>
+    public static (int N, int D) Validate(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias, LossOptions? options = null)
+    {
+        options ??= LossOptions.Default;
+        if (!double.IsFinite(options.NormEpsilon) || options.NormEpsilon < 0)
+            throw new ArgumentException($"LossOptions.NormEpsilon = {options.NormEpsilon} must be finite and >= 0 (0 matches HF, big_vision uses 1e-8).");
+        var (n, d) = LossInputValidation.CheckShapes(imageEmbeds, textEmbeds);
+        LossInputValidation.Check(imageEmbeds.Data, textEmbeds.Data, n, d, logitScale, logitBias, options.NormEpsilon, options.Chunks, softmax: options.Kind == LossKind.Softmax);
+        return (n, d);
+    }
+
+    /// <summary>
     /// The same on row-major arrays in any IEEE working dtype (float or double): the float32 path.
     /// <see cref="LossOptions.NormEpsilon"/> is converted to <typeparamref name="T"/>.
     /// </summary>

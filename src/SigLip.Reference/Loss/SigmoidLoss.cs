@@ -1,6 +1,5 @@
 using System.Numerics;
 using SigLip.Reference.Layers;
-using SigLip.Reference.Numerics.Kernels;
 
 namespace SigLip.Reference.Loss;
 
@@ -98,17 +97,7 @@ public static class SigmoidLoss
         LogitParameterGradients<T> logitGrads;
         T[]? logitsOut;
         long held;
-        if (chunks == 1 && !returnLogits && KernelSettings.UseFastPath)
-        {
-            // Fast path (docs/fast-path.md): the same loss and gradients from slabs of logits, never the whole [n, n].
-            var fast = SigmoidLossKernels.ForwardBackward(dImageNormed, dTextNormed, imageNormed, textNormed, n, d,
-                double.CreateChecked(logitScale), double.CreateChecked(logitBias));
-            loss = T.CreateChecked(fast.Loss);
-            logitGrads = new LogitParameterGradients<T>(T.CreateChecked(fast.DLogitScale), T.CreateChecked(fast.DLogitBias));
-            logitsOut = null;
-            held = (long)Math.Min(n, Math.Max(16, SigmoidLossKernels.SlabElements / Math.Max(n, 1))) * n;
-        }
-        else if (chunks == 1)
+        if (chunks == 1)
         {
             var logits = new T[n * n];    // [n, n]
             loss = Forward(logits, imageNormed, textNormed, n, d, scale, logitBias);

@@ -37,7 +37,7 @@ public sealed class SiglipForwardPass
     public TextForwardPass Text { get; }
     /// <summary>The loss with its gradients w.r.t. the unnormalised embeddings (the pooler outputs), t' and b.</summary>
     public LossResult LossResult { get; }
-    /// <summary>The towers this pass was run with locked; <see cref="SiglipModel.Backward"/> computes no gradients for them.</summary>
+    /// <summary>The towers this pass was run with locked; <see cref="SiglipModel.Backward(SiglipForwardPass)"/> computes no gradients for them.</summary>
     public LockedTowers Locked { get; }
 }
 
@@ -52,8 +52,10 @@ public sealed class SiglipModel
     /// <see cref="ParameterLayout"/> order. Missing, unexpected or wrongly shaped names throw an
     /// <see cref="ArgumentException"/> naming them.
     /// </summary>
-    public SiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters)
+    /// <param name="ops">the primitive operations both towers and the loss run (null: <see cref="ReferenceOps"/>, the specification).</param>
+    public SiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, ILayerOps? ops = null)
     {
+        Ops = ops ?? ReferenceOps.Instance;
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(parameters);
         config.Validate();
@@ -61,9 +63,12 @@ public sealed class SiglipModel
         Specs = ParameterLayout.For(config);
         CheckNames(Specs, parameters);
         Parameters = new NamedTensors(Specs.Select(s => new KeyValuePair<string, Tensor>(s.Name, parameters[s.Name].Clone())));
-        Vision = new VisionTower(config.Vision, Parameters);
-        Text = new TextTower(config.Text, Parameters);
+        Vision = new VisionTower(config.Vision, Parameters, Ops);
+        Text = new TextTower(config.Text, Parameters, Ops);
     }
+
+    /// <summary>The primitive operations its towers and loss run.</summary>
+    public ILayerOps Ops { get; }
 
     /// <summary>The model's sizes.</summary>
     public SiglipConfig Config { get; }
@@ -110,7 +115,7 @@ public sealed class SiglipModel
         ValidateBatch(batch);
         var vision = Vision.Forward(batch.PixelValues);
         var text = Text.Forward(batch.InputIds);
-        var lossResult = PairwiseLoss.Compute(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
+        var lossResult = Ops.PairwiseLoss(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
 
         int n = batch.Size, d = Config.EmbedDim;
         var imageEmbeds = Normalise(vision.PoolerOutput, loss.NormEpsilon);
@@ -161,53 +166,40 @@ public sealed class SiglipModel
         return grads;
     }
 
-    // Training's reused state (see ForwardReusing): the towers keep their passes and gradients; this
-    // keeps the combined gradient set and the two scalar gradients, rebuilt only when a tower's buffers change.
-    private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
-    private NamedTensors? _reusedGrads;
-    private NamedTensors? _reusedTextGrads, _reusedVisionGrads;
-    private LockedTowers _reusedLocked;
-    private readonly Tensor _gradLogitScale = Tensor.Scalar(0), _gradLogitBias = Tensor.Scalar(0);
-
     /// <summary>
-    /// As <see cref="Forward"/> but for a training step: no named outputs (only the loss), and the towers
-    /// reuse their saved-activation buffers while the batch shape is unchanged, so the pass is valid only
-    /// until the next <see cref="ForwardReusing"/>. Same arithmetic as <see cref="Forward"/>.
+    /// As <see cref="Forward(SiglipBatch, LossOptions?, LockedTowers)"/> but for a training step: into the buffers of <paramref name="workspace"/>
+    /// (which the caller owns and passes again every step of this batch shape), and without named
+    /// outputs (only the loss). The pass is valid until the workspace is used again.
     /// </summary>
-    internal SiglipForwardPass ForwardReusing(SiglipBatch batch, LossOptions loss, LockedTowers locked)
+    public SiglipForwardPass Forward(SiglipBatch batch, LossOptions loss, LockedTowers locked, SiglipWorkspace workspace)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(workspace);
         loss ??= LossOptions.Default;
         ValidateBatch(batch);
-        var vision = Vision.ForwardReusing(batch.PixelValues);
-        var text = Text.ForwardReusing(batch.InputIds);
-        var lossResult = PairwiseLoss.Compute(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
+        if (!ReferenceEquals(workspace.Model, this) || !workspace.Fits(batch))
+            throw new ArgumentException($"The workspace belongs to another model or is for {workspace.Batch} pairs of {workspace.TextLength} tokens; this batch has {batch.Size} of {batch.InputIds.Length}.");
+        var vision = Vision.Forward(batch.PixelValues, workspace.VisionPass);
+        var text = Text.Forward(batch.InputIds, workspace.TextPass);
+        var lossResult = Ops.PairwiseLoss(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
         return new SiglipForwardPass(lossResult.Loss, NoOutputs, vision, text, lossResult, locked);
     }
 
     /// <summary>
-    /// As <see cref="Backward"/> (same names, order and values) into gradient buffers this model keeps
-    /// and zeroes: the result is overwritten by the next call.
+    /// As <see cref="Backward(SiglipForwardPass)"/> (same names, order and values) into the gradient buffers
+    /// of <paramref name="workspace"/>, zeroed here: the result is overwritten by the next call with it.
     /// </summary>
-    internal NamedTensors BackwardReusing(SiglipForwardPass pass)
+    public NamedTensors Backward(SiglipForwardPass pass, SiglipWorkspace workspace)
     {
         ArgumentNullException.ThrowIfNull(pass);
+        ArgumentNullException.ThrowIfNull(workspace);
         var r = pass.LossResult;
-        var textGrads = pass.Locked.HasFlag(LockedTowers.Text) ? null : Text.BackwardReusing(pass.Text, r.GradTextEmbeds);
-        var visionGrads = pass.Locked.HasFlag(LockedTowers.Image) ? null : Vision.BackwardReusing(pass.Vision, r.GradImageEmbeds);
-        if (_reusedGrads is null || _reusedLocked != pass.Locked || !ReferenceEquals(textGrads, _reusedTextGrads) || !ReferenceEquals(visionGrads, _reusedVisionGrads))
-        {
-            var grads = new NamedTensors();
-            if (textGrads is not null) foreach (var (name, g) in textGrads) grads.Add(name, g);
-            if (visionGrads is not null) foreach (var (name, g) in visionGrads) grads.Add(name, g);
-            grads.Add(ParameterLayout.LogitScale, _gradLogitScale);
-            grads.Add(ParameterLayout.LogitBias, _gradLogitBias);
-            (_reusedGrads, _reusedTextGrads, _reusedVisionGrads, _reusedLocked) = (grads, textGrads, visionGrads, pass.Locked);
-        }
-        _gradLogitScale.Data[0] = r.GradLogitScale;
-        _gradLogitBias.Data[0] = r.GradLogitBias;
-        return _reusedGrads;
+        if (!pass.Locked.HasFlag(LockedTowers.Text)) Text.Backward(pass.Text, r.GradTextEmbeds, null, workspace.TextGrads);
+        if (!pass.Locked.HasFlag(LockedTowers.Image)) Vision.Backward(pass.Vision, r.GradImageEmbeds, null, workspace.VisionGrads);
+        return workspace.Gradients(pass.Locked, r.GradLogitScale, r.GradLogitBias);
     }
+
+    private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
 
     /// <summary>L2-normalised image embeddings [B, D] of pixel values [B, C, S, S] (forward only).</summary>
     public Tensor EmbedImages(Tensor pixelValues, double normEpsilon = 0.0) =>
@@ -236,5 +228,62 @@ public sealed class SiglipModel
         var output = new double[rows * width]; // [B, D]
         L2Normalize.Forward(output, new double[rows], embeddings.Data, rows, width, epsilon);
         return new Tensor([rows, width], output);
+    }
+}
+
+/// <summary>
+/// Buffers for training steps of one batch shape (B pairs, L tokens per text): both towers' saved
+/// activations and gradients, owned by the caller and passed to
+/// <see cref="SiglipModel.Forward(SiglipBatch, LossOptions, LockedTowers, SiglipWorkspace)"/> and
+/// <see cref="SiglipModel.Backward(SiglipForwardPass, SiglipWorkspace)"/> every step, so that a step allocates
+/// (almost) nothing. Make a new one when the batch shape changes.
+/// </summary>
+public sealed class SiglipWorkspace
+{
+    private readonly Tensor _gradLogitScale = Tensor.Scalar(0), _gradLogitBias = Tensor.Scalar(0);
+    private readonly Dictionary<LockedTowers, NamedTensors> _gradients = [];
+
+    /// <summary>Buffers for <paramref name="batch"/> pairs whose texts have <paramref name="textLength"/> tokens.</summary>
+    public SiglipWorkspace(SiglipModel model, int batch, int textLength)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Model = model;
+        Batch = batch;
+        TextLength = textLength;
+        VisionPass = new VisionForwardPass(batch, model.Config.Vision);
+        TextPass = new TextForwardPass(batch, textLength, model.Config.Text);
+        VisionGrads = new VisionBackwardWorkspace(model.Vision, batch);
+        TextGrads = new TextBackwardWorkspace(model.Text, batch, textLength);
+    }
+
+    /// <summary>The model it belongs to.</summary>
+    public SiglipModel Model { get; }
+    /// <summary>B, the pairs per batch it was sized for.</summary>
+    public int Batch { get; }
+    /// <summary>L, the tokens per text it was sized for.</summary>
+    public int TextLength { get; }
+    internal VisionForwardPass VisionPass { get; }
+    internal TextForwardPass TextPass { get; }
+    internal VisionBackwardWorkspace VisionGrads { get; }
+    internal TextBackwardWorkspace TextGrads { get; }
+
+    /// <summary>Whether a batch has the shape these buffers were made for.</summary>
+    public bool Fits(SiglipBatch batch) => batch.Size == Batch && batch.InputIds.Length == TextLength;
+
+    // The combined set (text tower, image tower, t', b) for each locking seen, built once.
+    internal NamedTensors Gradients(LockedTowers locked, double gradLogitScale, double gradLogitBias)
+    {
+        if (!_gradients.TryGetValue(locked, out var grads))
+        {
+            grads = new NamedTensors();
+            if (!locked.HasFlag(LockedTowers.Text)) foreach (var (name, g) in TextGrads.Grads) grads.Add(name, g);
+            if (!locked.HasFlag(LockedTowers.Image)) foreach (var (name, g) in VisionGrads.Grads) grads.Add(name, g);
+            grads.Add(ParameterLayout.LogitScale, _gradLogitScale);
+            grads.Add(ParameterLayout.LogitBias, _gradLogitBias);
+            _gradients[locked] = grads;
+        }
+        _gradLogitScale.Data[0] = gradLogitScale;
+        _gradLogitBias.Data[0] = gradLogitBias;
+        return grads;
     }
 }

@@ -13,18 +13,23 @@ namespace SigLip.Reference.Models;
 /// <summary>The saved activations of one text-tower forward pass, with its two outputs.</summary>
 public sealed class TextForwardPass
 {
-    internal TextForwardPass(TokenIds ids, TextConfig c)
+    internal TextForwardPass(TokenIds ids, TextConfig c) : this(ids.Batch, ids.Length, c) => Ids = ids;
+
+    /// <summary>Buffers for one forward pass of <paramref name="batch"/> texts of <paramref name="length"/> tokens through a tower of config <paramref name="c"/>.</summary>
+    public TextForwardPass(int batch, int length, TextConfig c)
     {
-        Ids = ids;
-        int rows = ids.Batch * ids.Length, h = c.HiddenSize;
+        ArgumentNullException.ThrowIfNull(c);
+        if (batch < 1 || length < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"A forward pass needs at least one text of at least one token, not [{batch}, {length}].");
+        Ids = new TokenIds(batch, length, new int[batch * length]);
+        int rows = batch * length, h = c.HiddenSize;
         Embeddings = new double[rows * h];
         Layers = Enumerable.Range(0, c.NumHiddenLayers)
-            .Select(_ => new EncoderLayerSaved(ids.Batch, ids.Length, h, c.NumAttentionHeads, c.IntermediateSize)).ToArray();
+            .Select(_ => new EncoderLayerSaved(batch, length, h, c.NumAttentionHeads, c.IntermediateSize)).ToArray();
         FinalNormMean = new double[rows];
         FinalNormRstd = new double[rows];
-        LastHiddenState = Tensor.Zeros(ids.Batch, ids.Length, h);
-        Pooled = new double[ids.Batch * h];
-        PoolerOutput = Tensor.Zeros(ids.Batch, c.ProjectionDim);
+        LastHiddenState = Tensor.Zeros(batch, length, h);
+        Pooled = new double[batch * h];
+        PoolerOutput = Tensor.Zeros(batch, c.ProjectionDim);
     }
 
     /// <summary>The token ids [B, L] this pass ran on.</summary>
@@ -57,8 +62,10 @@ public sealed class TextTower
     private readonly EncoderLayerWeights[] _layers;
 
     /// <param name="parameters">at least every <c>text_model.*</c> parameter of the layout, under HF names.</param>
-    public TextTower(TextConfig config, IReadOnlyDictionary<string, Tensor> parameters)
+    /// <param name="ops">the primitive operations its layers run (null: <see cref="ReferenceOps"/>, the specification).</param>
+    public TextTower(TextConfig config, IReadOnlyDictionary<string, Tensor> parameters, ILayerOps? ops = null)
     {
+        Ops = ops ?? ReferenceOps.Instance;
         ArgumentNullException.ThrowIfNull(config);
         TowerParameters.CheckConfig("text_config", config.HiddenSize, config.NumAttentionHeads, config.HiddenAct, config.LayerNormEps);
         Config = config;
@@ -69,6 +76,8 @@ public sealed class TextTower
 
     /// <summary>The tower's sizes.</summary>
     public TextConfig Config { get; }
+    /// <summary>The primitive operations its layers run.</summary>
+    public ILayerOps Ops { get; }
     /// <summary>The tower's parameters (the arrays given to the constructor, not copies), in layout order.</summary>
     public NamedTensors Parameters { get; }
     /// <summary>The tower's parameter specs, in layout order.</summary>
@@ -78,7 +87,7 @@ public sealed class TextTower
     public static IReadOnlyList<ParameterSpec> Layout(TextConfig config) =>
         ParameterLayout.For(new SiglipConfig(config, new VisionConfig())).Where(p => p.Tower == Tower.Text).ToArray();
 
-    private (double[], double[], double[], double[], double[], double[], EncoderLayerWeights[]) Bind(IReadOnlyDictionary<string, Tensor> p) => (
+    internal (double[], double[], double[], double[], double[], double[], EncoderLayerWeights[]) Bind(IReadOnlyDictionary<string, Tensor> p) => (
         p["text_model.embeddings.token_embedding.weight"].Data,
         p["text_model.embeddings.position_embedding.weight"].Data,
         p["text_model.final_layer_norm.weight"].Data,
@@ -114,21 +123,18 @@ public sealed class TextTower
         return Run(inputIds, new TextForwardPass(inputIds, Config));
     }
 
-    // Training reuses one pass and one backward set while (batch, length) are unchanged (no per-step allocation).
-    private TextForwardPass? _reusedPass;
-    private BackwardBuffers? _reusedBackward;
-
     /// <summary>
-    /// As <see cref="Forward"/>, but into a pass object this tower keeps and overwrites on the next call
-    /// with the same (batch, length): for training loops that are done with a pass before the next forward.
+    /// As <see cref="Forward(TokenIds)"/>, into buffers the caller owns and may pass again (sized for
+    /// this batch size and length): what a training loop does so that a step allocates nothing.
     /// </summary>
-    internal TextForwardPass ForwardReusing(TokenIds inputIds)
+    public TextForwardPass Forward(TokenIds inputIds, TextForwardPass into)
     {
+        ArgumentNullException.ThrowIfNull(into);
         ValidateIds(inputIds);
-        if (_reusedPass is null || _reusedPass.Batch != inputIds.Batch || _reusedPass.Length != inputIds.Length)
-            _reusedPass = new TextForwardPass(inputIds, Config);
-        _reusedPass.Ids = inputIds;
-        return Run(inputIds, _reusedPass);
+        if (into.Batch != inputIds.Batch || into.Length != inputIds.Length)
+            throw new ArgumentException($"The pass buffers are for [{into.Batch}, {into.Length}] token ids but input_ids is [{inputIds.Batch}, {inputIds.Length}].");
+        into.Ids = inputIds;
+        return Run(inputIds, into);
     }
 
     private TextForwardPass Run(TokenIds inputIds, TextForwardPass pass)
@@ -138,10 +144,10 @@ public sealed class TextTower
         TokenEmbedding.Forward(pass.Embeddings, inputIds.Ids, _tokens, batch, len, h);
         PositionEmbedding.Forward(pass.Embeddings, pass.Embeddings, _positions, batch, len, h);
         for (int l = 0; l < c.NumHiddenLayers; l++)
-            EncoderLayer.Forward(pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps);
-        LayerNorm.Forward(pass.LastHiddenState.Data, pass.FinalNormMean, pass.FinalNormRstd, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, _finalNormBias, batch * len, h, c.LayerNormEps);
+            EncoderLayer.Forward(pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps, Ops);
+        Ops.LayerNormForward(pass.LastHiddenState.Data, pass.FinalNormMean, pass.FinalNormRstd, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, _finalNormBias, batch * len, h, c.LayerNormEps);
         LastTokenPooling.Forward(pass.Pooled, pass.LastHiddenState.Data, batch, len, h);
-        Linear.Forward(pass.PoolerOutput.Data, pass.Pooled, _headWeight, _headBias, batch, h, c.ProjectionDim);
+        Ops.LinearForward(pass.PoolerOutput.Data, pass.Pooled, _headWeight, _headBias, batch, h, c.ProjectionDim);
         return pass;
     }
 
@@ -161,87 +167,101 @@ public sealed class TextTower
         VisionTower.CheckShape("d pooler_output", dPoolerOutput, [batch, c.ProjectionDim]);
         if (dLastHiddenState is not null) VisionTower.CheckShape("d last_hidden_state", dLastHiddenState, [batch, len, h]);
 
-        var buffers = new BackwardBuffers(this, batch, len);
+        var buffers = new TextBackwardWorkspace(this, batch, len);
         Backward(buffers, pass, dPoolerOutput, dLastHiddenState);
         return buffers.Grads;
     }
 
     /// <summary>
-    /// As <see cref="Backward(TextForwardPass, Tensor, Tensor?)"/>, into gradients and scratch this tower
-    /// keeps (zeroed here) and overwrites on the next call: the caller must be done with the result by then.
+    /// As <see cref="Backward(TextForwardPass, Tensor, Tensor?)"/>, into the gradients and scratch of
+    /// <paramref name="workspace"/> (zeroed here), which the caller owns: the result is
+    /// <c>workspace.Grads</c>, overwritten by the next call with that workspace.
     /// </summary>
-    internal NamedTensors BackwardReusing(TextForwardPass pass, Tensor dPoolerOutput)
+    public NamedTensors Backward(TextForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState, TextBackwardWorkspace workspace)
     {
         ArgumentNullException.ThrowIfNull(pass);
         ArgumentNullException.ThrowIfNull(dPoolerOutput);
-        if (_reusedBackward is null || _reusedBackward.Batch != pass.Batch || _reusedBackward.Length != pass.Length)
-            _reusedBackward = new BackwardBuffers(this, pass.Batch, pass.Length);
-        _reusedBackward.Clear();
-        Backward(_reusedBackward, pass, dPoolerOutput, null);
-        return _reusedBackward.Grads;
+        ArgumentNullException.ThrowIfNull(workspace);
+        var c = Config;
+        int batch = pass.Batch, len = pass.Length, h = c.HiddenSize;
+        VisionTower.CheckShape("d pooler_output", dPoolerOutput, [batch, c.ProjectionDim]);
+        if (dLastHiddenState is not null) VisionTower.CheckShape("d last_hidden_state", dLastHiddenState, [batch, len, h]);
+        if (!ReferenceEquals(workspace.Tower, this) || workspace.Batch != batch || workspace.Length != len)
+            throw new ArgumentException($"The workspace belongs to another tower or is for [{workspace.Batch}, {workspace.Length}] tokens; this pass has [{batch}, {len}].");
+        workspace.Clear();
+        Backward(workspace, pass, dPoolerOutput, dLastHiddenState);
+        return workspace.Grads;
     }
 
-    /// <summary>The parameter gradients (zero until a backward adds to them) and the backward's scratch, for B texts of L tokens.</summary>
-    private sealed class BackwardBuffers
-    {
-        public BackwardBuffers(TextTower tower, int batch, int length)
-        {
-            var c = tower.Config;
-            Batch = batch;
-            Length = length;
-            int rows = batch * length;
-            Grads = TowerParameters.Zeros(tower.Specs);
-            (DTokens, DPositions, DFinalNormWeight, DFinalNormBias, DHeadWeight, DHeadBias, DLayers) = tower.Bind(Grads);
-            DPooled = new double[batch * c.HiddenSize];
-            DLast = new double[rows * c.HiddenSize];
-            DX = new double[rows * c.HiddenSize];
-            DPrev = new double[rows * c.HiddenSize];
-            Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
-        }
-
-        public int Batch { get; }
-        public int Length { get; }
-        public NamedTensors Grads { get; }
-        public double[] DTokens { get; }
-        public double[] DPositions { get; }
-        public double[] DFinalNormWeight { get; }
-        public double[] DFinalNormBias { get; }
-        public double[] DHeadWeight { get; }
-        public double[] DHeadBias { get; }
-        public EncoderLayerWeights[] DLayers { get; }
-        public double[] DPooled { get; }               // [B, H] d last token
-        public double[] DLast { get; }                 // [B, L, H] d last_hidden_state
-        public double[] DX { get; }                    // [B, L, H] d x_l; DX and DPrev swap roles going down the layers
-        public double[] DPrev { get; }                 // [B, L, H] d x_{l-1}
-        public EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
-
-        public void Clear()
-        {
-            foreach (var (_, g) in Grads) Array.Clear(g.Data);
-        }
-    }
-
-    private void Backward(BackwardBuffers b, TextForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState)
+    private void Backward(TextBackwardWorkspace b, TextForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState)
     {
         var c = Config;
         int batch = pass.Batch, len = pass.Length, h = c.HiddenSize;
         var dpooled = b.DPooled; // [B, H]
         Array.Clear(dpooled);
-        Linear.Backward(dpooled, b.DHeadWeight, b.DHeadBias, dPoolerOutput.Data, pass.Pooled, _headWeight, batch, h, c.ProjectionDim);
+        Ops.LinearBackward(dpooled, b.DHeadWeight, b.DHeadBias, dPoolerOutput.Data, pass.Pooled, _headWeight, batch, h, c.ProjectionDim);
         var dlast = b.DLast; // [B, L, H]
         if (dLastHiddenState is null) Array.Clear(dlast); else Array.Copy(dLastHiddenState.Data, dlast, dlast.Length);
         LastTokenPooling.Backward(dlast, dpooled, batch, len, h);
         var dx = b.DX; // [B, L, H]
         Array.Clear(dx);
-        LayerNorm.Backward(dx, b.DFinalNormWeight, b.DFinalNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, pass.FinalNormMean, pass.FinalNormRstd, batch * len, h);
+        Ops.LayerNormBackward(dx, b.DFinalNormWeight, b.DFinalNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _finalNormWeight, pass.FinalNormMean, pass.FinalNormRstd, batch * len, h);
         var dprev = b.DPrev;
         for (int l = c.NumHiddenLayers - 1; l >= 0; l--)
         {
             Array.Clear(dprev); // [B, L, H] d x_l (accumulated by the layer)
-            EncoderLayer.Backward(dprev, b.DLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize, b.Layer);
+            EncoderLayer.Backward(dprev, b.DLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, len, h, c.NumAttentionHeads, c.IntermediateSize, b.Layer, Ops);
             (dx, dprev) = (dprev, dx);
         }
         PositionEmbedding.Backward(null, b.DPositions, dx, batch, len, h);
         TokenEmbedding.Backward(b.DTokens, dx, pass.Ids.Ids, batch, len, h);
+    }
+}
+
+/// <summary>The text tower's parameter gradients (zero until a backward adds to them) and its backward's scratch, for B texts of L tokens. A caller that runs many backwards of one shape (a training loop) allocates one and passes it each time.</summary>
+public sealed class TextBackwardWorkspace
+{
+/// <summary>Gradients and scratch for a backward of <paramref name="batch"/> texts of <paramref name="length"/> tokens through <paramref name="tower"/>.</summary>
+    public TextBackwardWorkspace(TextTower tower, int batch, int length)
+    {
+        ArgumentNullException.ThrowIfNull(tower);
+        if (batch < 1 || length < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"A backward needs at least one text of at least one token, not [{batch}, {length}].");
+        var c = tower.Config;
+        Tower = tower;
+        Batch = batch;
+        Length = length;
+        int rows = batch * length;
+        Grads = TowerParameters.Zeros(tower.Specs);
+        (DTokens, DPositions, DFinalNormWeight, DFinalNormBias, DHeadWeight, DHeadBias, DLayers) = tower.Bind(Grads);
+        DPooled = new double[batch * c.HiddenSize];
+        DLast = new double[rows * c.HiddenSize];
+        DX = new double[rows * c.HiddenSize];
+        DPrev = new double[rows * c.HiddenSize];
+        Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
+    }
+
+    internal TextTower Tower { get; }
+    /// <summary>B, the texts it was sized for.</summary>
+    public int Batch { get; }
+    /// <summary>L, the tokens per text it was sized for.</summary>
+    public int Length { get; }
+    /// <summary>The gradients, by HF name, in layout order.</summary>
+    public NamedTensors Grads { get; }
+    internal double[] DTokens { get; }
+    internal double[] DPositions { get; }
+    internal double[] DFinalNormWeight { get; }
+    internal double[] DFinalNormBias { get; }
+    internal double[] DHeadWeight { get; }
+    internal double[] DHeadBias { get; }
+    internal EncoderLayerWeights[] DLayers { get; }
+    internal double[] DPooled { get; }               // [B, H] d last token
+    internal double[] DLast { get; }                 // [B, L, H] d last_hidden_state
+    internal double[] DX { get; }                    // [B, L, H] d x_l; DX and DPrev swap roles going down the layers
+    internal double[] DPrev { get; }                 // [B, L, H] d x_{l-1}
+    internal EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
+
+    internal void Clear()
+    {
+        foreach (var (_, g) in Grads) Array.Clear(g.Data);
     }
 }

@@ -13,8 +13,11 @@ namespace SigLip.Reference.Models;
 /// <summary>The saved activations of one image-tower forward pass, with its two outputs.</summary>
 public sealed class VisionForwardPass
 {
-    internal VisionForwardPass(int batch, VisionConfig c)
+    /// <summary>Buffers for one forward pass of <paramref name="batch"/> images through a tower of config <paramref name="c"/>.</summary>
+    public VisionForwardPass(int batch, VisionConfig c)
     {
+        ArgumentNullException.ThrowIfNull(c);
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "A forward pass needs at least one image.");
         Batch = batch;
         int n = c.NumPatches, h = c.HiddenSize;
         Patches = new double[batch * n * c.NumChannels * c.PatchSize * c.PatchSize];
@@ -56,8 +59,10 @@ public sealed class VisionTower
     private readonly MapHeadWeights _head;
 
     /// <param name="parameters">at least every <c>vision_model.*</c> parameter of the layout, under HF names.</param>
-    public VisionTower(VisionConfig config, IReadOnlyDictionary<string, Tensor> parameters)
+    /// <param name="ops">the primitive operations its layers run (null: <see cref="ReferenceOps"/>, the specification).</param>
+    public VisionTower(VisionConfig config, IReadOnlyDictionary<string, Tensor> parameters, ILayerOps? ops = null)
     {
+        Ops = ops ?? ReferenceOps.Instance;
         ArgumentNullException.ThrowIfNull(config);
         TowerParameters.CheckConfig("vision_config", config.HiddenSize, config.NumAttentionHeads, config.HiddenAct, config.LayerNormEps);
         Config = config;
@@ -69,6 +74,9 @@ public sealed class VisionTower
     /// <summary>The tower's sizes.</summary>
     public VisionConfig Config { get; }
 
+    /// <summary>The primitive operations its layers run.</summary>
+    public ILayerOps Ops { get; }
+
     /// <summary>The tower's parameters (the arrays given to the constructor), in layout order.</summary>
     public NamedTensors Parameters { get; }
 
@@ -79,7 +87,7 @@ public sealed class VisionTower
     public static IReadOnlyList<ParameterSpec> Layout(VisionConfig config) =>
         ParameterLayout.For(new SiglipConfig(new TextConfig(), config)).Where(p => p.Tower == Tower.Image).ToArray();
 
-    private (double[], double[], double[], double[], double[], EncoderLayerWeights[], MapHeadWeights) Bind(IReadOnlyDictionary<string, Tensor> p) => (
+    internal (double[], double[], double[], double[], double[], EncoderLayerWeights[], MapHeadWeights) Bind(IReadOnlyDictionary<string, Tensor> p) => (
         p["vision_model.embeddings.patch_embedding.weight"].Data,
         p["vision_model.embeddings.patch_embedding.bias"].Data,
         p["vision_model.embeddings.position_embedding.weight"].Data,
@@ -111,32 +119,29 @@ public sealed class VisionTower
         return Run(pixelValues, new VisionForwardPass(pixelValues.Shape[0], Config));
     }
 
-    // Training reuses one pass and one backward set while the batch size is unchanged (no per-step allocation).
-    private VisionForwardPass? _reusedPass;
-    private BackwardBuffers? _reusedBackward;
-
     /// <summary>
-    /// As <see cref="Forward"/>, but into a pass object this tower keeps and overwrites on the next call
-    /// with the same batch size: for training loops that are done with a pass before the next forward.
+    /// As <see cref="Forward(Tensor)"/>, into buffers the caller owns and may pass again (sized for this
+    /// batch size): what a training loop does so that a step allocates nothing.
     /// </summary>
-    internal VisionForwardPass ForwardReusing(Tensor pixelValues)
+    public VisionForwardPass Forward(Tensor pixelValues, VisionForwardPass into)
     {
+        ArgumentNullException.ThrowIfNull(into);
         ValidatePixels(pixelValues);
-        int batch = pixelValues.Shape[0];
-        if (_reusedPass is null || _reusedPass.Batch != batch) _reusedPass = new VisionForwardPass(batch, Config);
-        return Run(pixelValues, _reusedPass);
+        if (into.Batch != pixelValues.Shape[0])
+            throw new ArgumentException($"The pass buffers are for {into.Batch} images but pixel_values holds {pixelValues.Shape[0]}.");
+        return Run(pixelValues, into);
     }
 
     private VisionForwardPass Run(Tensor pixelValues, VisionForwardPass pass)
     {
         var c = Config;
         int batch = pass.Batch, n = c.NumPatches, h = c.HiddenSize;
-        PatchEmbedding.Forward(pass.Embeddings, pass.Patches, pixelValues.Data, _patchWeight, _patchBias, batch, c.NumChannels, c.ImageSize, c.PatchSize, h);
+        PatchEmbedding.Forward(pass.Embeddings, pass.Patches, pixelValues.Data, _patchWeight, _patchBias, batch, c.NumChannels, c.ImageSize, c.PatchSize, h, Ops);
         PositionEmbedding.Forward(pass.Embeddings, pass.Embeddings, _positions, batch, n, h);
         for (int l = 0; l < c.NumHiddenLayers; l++)
-            EncoderLayer.Forward(pass.Layers[l], pass.LayerInput(l), _layers[l], batch, n, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps);
-        LayerNorm.Forward(pass.LastHiddenState.Data, pass.PostNormMean, pass.PostNormRstd, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, _postNormBias, batch * n, h, c.LayerNormEps);
-        MapHead.Forward(pass.PoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps);
+            EncoderLayer.Forward(pass.Layers[l], pass.LayerInput(l), _layers[l], batch, n, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps, Ops);
+        Ops.LayerNormForward(pass.LastHiddenState.Data, pass.PostNormMean, pass.PostNormRstd, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, _postNormBias, batch * n, h, c.LayerNormEps);
+        MapHead.Forward(pass.PoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize, c.LayerNormEps, Ops);
         return pass;
     }
 
@@ -156,89 +161,103 @@ public sealed class VisionTower
         CheckShape("d pooler_output", dPoolerOutput, [batch, h]);
         if (dLastHiddenState is not null) CheckShape("d last_hidden_state", dLastHiddenState, [batch, n, h]);
 
-        var buffers = new BackwardBuffers(this, batch * n);
+        var buffers = new VisionBackwardWorkspace(this, batch);
         Backward(buffers, pass, dPoolerOutput, dLastHiddenState);
         return buffers.Grads;
     }
 
     /// <summary>
-    /// As <see cref="Backward(VisionForwardPass, Tensor, Tensor?)"/>, into gradients and scratch this tower
-    /// keeps (zeroed here) and overwrites on the next call: the caller must be done with the result by then.
+    /// As <see cref="Backward(VisionForwardPass, Tensor, Tensor?)"/>, into the gradients and scratch of
+    /// <paramref name="workspace"/> (zeroed here), which the caller owns: the result is
+    /// <c>workspace.Grads</c>, overwritten by the next call with that workspace.
     /// </summary>
-    internal NamedTensors BackwardReusing(VisionForwardPass pass, Tensor dPoolerOutput)
+    public NamedTensors Backward(VisionForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState, VisionBackwardWorkspace workspace)
     {
         ArgumentNullException.ThrowIfNull(pass);
         ArgumentNullException.ThrowIfNull(dPoolerOutput);
-        int rows = pass.Batch * Config.NumPatches;
-        if (_reusedBackward is null || _reusedBackward.Rows != rows) _reusedBackward = new BackwardBuffers(this, rows);
-        _reusedBackward.Clear();
-        Backward(_reusedBackward, pass, dPoolerOutput, null);
-        return _reusedBackward.Grads;
+        ArgumentNullException.ThrowIfNull(workspace);
+        var c = Config;
+        int batch = pass.Batch, n = c.NumPatches, h = c.HiddenSize;
+        CheckShape("d pooler_output", dPoolerOutput, [batch, h]);
+        if (dLastHiddenState is not null) CheckShape("d last_hidden_state", dLastHiddenState, [batch, n, h]);
+        if (!ReferenceEquals(workspace.Tower, this) || workspace.Rows != batch * n)
+            throw new ArgumentException($"The workspace belongs to another tower or another batch size ({workspace.Rows} rows; this pass has {batch * n}).");
+        workspace.Clear();
+        Backward(workspace, pass, dPoolerOutput, dLastHiddenState);
+        return workspace.Grads;
     }
 
-    /// <summary>The parameter gradients (zero until a backward adds to them) and the backward's scratch, for R = B*N rows.</summary>
-    private sealed class BackwardBuffers
-    {
-        public BackwardBuffers(VisionTower tower, int rows)
-        {
-            var c = tower.Config;
-            Rows = rows;
-            Grads = TowerParameters.Zeros(tower.Specs);
-            (DPatchWeight, DPatchBias, DPositions, DPostNormWeight, DPostNormBias, DLayers, DHead) = tower.Bind(Grads);
-            DLast = new double[rows * c.HiddenSize];
-            DX = new double[rows * c.HiddenSize];
-            DPrev = new double[rows * c.HiddenSize];
-            Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
-            HeadDKey = new double[rows * c.HiddenSize];
-            HeadDValue = new double[rows * c.HiddenSize];
-        }
-
-        public int Rows { get; }
-        public NamedTensors Grads { get; }
-        public double[] DPatchWeight { get; }
-        public double[] DPatchBias { get; }
-        public double[] DPositions { get; }
-        public double[] DPostNormWeight { get; }
-        public double[] DPostNormBias { get; }
-        public EncoderLayerWeights[] DLayers { get; }
-        public MapHeadWeights DHead { get; }
-        public double[] DLast { get; }                 // [B, N, H] d last_hidden_state
-        public double[] DX { get; }                    // [B, N, H] d x_l; DX and DPrev swap roles going down the layers
-        public double[] DPrev { get; }                 // [B, N, H] d x_{l-1}
-        public EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
-        public double[] HeadDKey { get; }              // [B, N, H] the MAP head's d key
-        public double[] HeadDValue { get; }            // [B, N, H] the MAP head's d value
-
-        public void Clear()
-        {
-            foreach (var (_, g) in Grads) Array.Clear(g.Data);
-        }
-    }
-
-    private void Backward(BackwardBuffers b, VisionForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState)
+    private void Backward(VisionBackwardWorkspace b, VisionForwardPass pass, Tensor dPoolerOutput, Tensor? dLastHiddenState)
     {
         var c = Config;
         int batch = pass.Batch, n = c.NumPatches, h = c.HiddenSize;
         var dlast = b.DLast; // [B, N, H]
         if (dLastHiddenState is null) Array.Clear(dlast); else Array.Copy(dLastHiddenState.Data, dlast, dlast.Length);
-        MapHead.Backward(dlast, b.DHead, dPoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize, b.HeadDKey, b.HeadDValue);
+        MapHead.Backward(dlast, b.DHead, dPoolerOutput.Data, pass.Head, pass.LastHiddenState.Data, _head, batch, n, h, c.NumAttentionHeads, c.IntermediateSize, b.HeadDKey, b.HeadDValue, Ops);
         var dx = b.DX; // [B, N, H] d x_L
         Array.Clear(dx);
-        LayerNorm.Backward(dx, b.DPostNormWeight, b.DPostNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, pass.PostNormMean, pass.PostNormRstd, batch * n, h);
+        Ops.LayerNormBackward(dx, b.DPostNormWeight, b.DPostNormBias, dlast, pass.LayerInput(c.NumHiddenLayers), _postNormWeight, pass.PostNormMean, pass.PostNormRstd, batch * n, h);
         var dprev = b.DPrev;
         for (int l = c.NumHiddenLayers - 1; l >= 0; l--)
         {
             Array.Clear(dprev); // [B, N, H] d x_l (accumulated by the layer)
-            EncoderLayer.Backward(dprev, b.DLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, n, h, c.NumAttentionHeads, c.IntermediateSize, b.Layer);
+            EncoderLayer.Backward(dprev, b.DLayers[l], dx, pass.Layers[l], pass.LayerInput(l), _layers[l], batch, n, h, c.NumAttentionHeads, c.IntermediateSize, b.Layer, Ops);
             (dx, dprev) = (dprev, dx);
         }
         PositionEmbedding.Backward(null, b.DPositions, dx, batch, n, h);
-        PatchEmbedding.Backward(null, b.DPatchWeight, b.DPatchBias, dx, pass.Patches, _patchWeight, batch, c.NumChannels, c.ImageSize, c.PatchSize, h);
+        PatchEmbedding.Backward(null, b.DPatchWeight, b.DPatchBias, dx, pass.Patches, _patchWeight, batch, c.NumChannels, c.ImageSize, c.PatchSize, h, Ops);
     }
 
     internal static void CheckShape(string what, Tensor t, int[] expected)
     {
         if (!t.Shape.SequenceEqual(expected))
             throw new ArgumentException($"{what} has shape {Tensor.ShapeToString(t.Shape)} but the forward pass needs {Tensor.ShapeToString(expected)}.");
+    }
+}
+
+/// <summary>The tower's parameter gradients (zero until a backward adds to them) and its backward's scratch, for R = B*N rows. A caller that runs many backwards of one batch size (a training loop) allocates one and passes it each time.</summary>
+public sealed class VisionBackwardWorkspace
+{
+/// <summary>Gradients and scratch for a backward of <paramref name="batch"/> rows of input through <paramref name="tower"/>.</summary>
+    public VisionBackwardWorkspace(VisionTower tower, int batch)
+    {
+        ArgumentNullException.ThrowIfNull(tower);
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "A backward needs at least one example.");
+        var c = tower.Config;
+        int rows = batch * c.NumPatches;
+        Tower = tower;
+        Rows = rows;
+        Grads = TowerParameters.Zeros(tower.Specs);
+        (DPatchWeight, DPatchBias, DPositions, DPostNormWeight, DPostNormBias, DLayers, DHead) = tower.Bind(Grads);
+        DLast = new double[rows * c.HiddenSize];
+        DX = new double[rows * c.HiddenSize];
+        DPrev = new double[rows * c.HiddenSize];
+        Layer = new EncoderLayerScratch(rows, c.HiddenSize, c.IntermediateSize);
+        HeadDKey = new double[rows * c.HiddenSize];
+        HeadDValue = new double[rows * c.HiddenSize];
+    }
+
+    internal VisionTower Tower { get; }
+    /// <summary>The rows (batch x tokens) it was sized for.</summary>
+    public int Rows { get; }
+    /// <summary>The gradients, by HF name, in layout order.</summary>
+    public NamedTensors Grads { get; }
+    internal double[] DPatchWeight { get; }
+    internal double[] DPatchBias { get; }
+    internal double[] DPositions { get; }
+    internal double[] DPostNormWeight { get; }
+    internal double[] DPostNormBias { get; }
+    internal EncoderLayerWeights[] DLayers { get; }
+    internal MapHeadWeights DHead { get; }
+    internal double[] DLast { get; }                 // [B, N, H] d last_hidden_state
+    internal double[] DX { get; }                    // [B, N, H] d x_l; DX and DPrev swap roles going down the layers
+    internal double[] DPrev { get; }                 // [B, N, H] d x_{l-1}
+    internal EncoderLayerScratch Layer { get; }      // shared by the layers (their backwards run one at a time)
+    internal double[] HeadDKey { get; }              // [B, N, H] the MAP head's d key
+    internal double[] HeadDValue { get; }            // [B, N, H] the MAP head's d value
+
+    internal void Clear()
+    {
+        foreach (var (_, g) in Grads) Array.Clear(g.Data);
     }
 }

@@ -230,8 +230,8 @@ public sealed class Trainer : IDisposable
     public string SaveCheckpoint()
     {
         if (_outputFolder is null) throw new InvalidOperationException("This trainer has no output folder to save checkpoints in.");
-        var state = new TrainingState(Step, Settings, _batches.Position, _losses.ToList(), _backend.Name, _backend.DType, _data.Description);
-        var dtype = _backend.DType == "float64" ? SafeTensorDType.F64 : SafeTensorDType.F32;
+        var state = new TrainingState(Step, Settings, _batches.Position, _losses.ToList(), _backend.Name, _backend.DType.Name(), _data.Description);
+        var dtype = _backend.DType == DType.Float64 ? SafeTensorDType.F64 : SafeTensorDType.F32;
         LastCheckpoint = TrainingCheckpoint.Save(_outputFolder, Config, Model.GetParameters(), Model.GetOptimizerState(), state,
             dtype, Settings.KeepCheckpoints, AfterCheckpointFileWritten);
         return LastCheckpoint;

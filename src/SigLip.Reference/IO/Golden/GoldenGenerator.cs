@@ -1,7 +1,6 @@
 using SigLip.Reference.Backends;
 using SigLip.Reference.Loss;
 using SigLip.Reference.Models;
-using SigLip.Reference.Numerics.Kernels;
 
 namespace SigLip.Reference.IO.Golden;
 
@@ -67,16 +66,9 @@ public static class GoldenGenerator
     /// <paramref name="hfFixtureDir"/>, the HF fixture is copied to hf-siglip-tiny/ with a
     /// PROVENANCE.md; without it, a copy already present in <paramref name="outDir"/> is kept.
     /// </summary>
+    /// <remarks>Computed by the specification's loops (<see cref="Layers.ReferenceOps"/>), whose summation order
+    /// does not depend on the CPU, so the golden bytes do not either.</remarks>
     public static GoldenManifest Generate(string outDir, string? hfFixtureDir = null, Action<string>? log = null)
-    {
-        // The readable loops, not the fast kernels: their summation order depends on the CPU's SIMD
-        // width, and the golden bytes must not. A scope of this call only: a training on another
-        // thread keeps its kernels.
-        using (KernelSettings.UseMode(KernelMode.Naive))
-            return GenerateNaive(outDir, hfFixtureDir, log);
-    }
-
-    private static GoldenManifest GenerateNaive(string outDir, string? hfFixtureDir, Action<string>? log)
     {
         Directory.CreateDirectory(outDir);
         var manifestCases = new List<GoldenManifestCase>();

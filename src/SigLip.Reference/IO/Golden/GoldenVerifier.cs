@@ -53,7 +53,7 @@ public sealed record GoldenCaseResult(
 public sealed record GoldenReport(
     string Backend,
     string Device,
-    string DType,
+    DType DType,
     string CasesDir,
     bool ManifestFound,
     IReadOnlyDictionary<string, GoldenTolerance> Tolerances,
@@ -92,7 +92,7 @@ public sealed record GoldenReport(
             w.WriteStartObject();
             w.WriteString("backend", Backend);
             w.WriteString("device", Device);
-            w.WriteString("dtype", DType);
+            w.WriteString("dtype", DType.Name());
             w.WriteString("cases_dir", CasesDir);
             w.WriteBoolean("manifest_found", ManifestFound);
             w.WriteBoolean("passed", Passed);
@@ -169,16 +169,17 @@ public static class GoldenVerifier
         if (manifest is null) notes.Add($"no {GoldenFormat.ManifestFile} in {casesDir}: default tolerances apply and file checksums are not checked");
 
         var tolerances = manifest?.Tolerances is { Count: > 0 } t ? t : GoldenTolerance.Defaults;
-        if (!tolerances.TryGetValue(backend.DType, out var tolerance))
+        string dtype = backend.DType.Name();
+        if (!tolerances.TryGetValue(dtype, out var tolerance))
         {
-            tolerance = GoldenTolerance.Defaults.TryGetValue(backend.DType, out var d) ? d : GoldenTolerance.Defaults["float32"];
-            notes.Add($"no tolerance for dtype '{backend.DType}' in the manifest; using atol {tolerance.Atol:G3}, rtol {tolerance.Rtol:G3}");
+            tolerance = GoldenTolerance.Defaults.TryGetValue(dtype, out var d) ? d : GoldenTolerance.Defaults[DType.Float32.Name()];
+            notes.Add($"no tolerance for dtype '{dtype}' in the manifest; using atol {tolerance.Atol:G3}, rtol {tolerance.Rtol:G3}");
         }
-        else if (GoldenTolerance.Defaults.TryGetValue(backend.DType, out var builtIn) && tolerance.IsLooserThan(builtIn))
+        else if (GoldenTolerance.Defaults.TryGetValue(dtype, out var builtIn) && tolerance.IsLooserThan(builtIn))
         {
             // A manifest may tighten the built-in bounds, never loosen them: a folder of cases cannot
             // vouch for its own leniency. Verification goes on with the built-in bound, and says so.
-            notes.Add($"the manifest's {backend.DType} tolerance ({Describe(tolerance)}) is looser than the built-in one ({Describe(builtIn)}); " +
+            notes.Add($"the manifest's {dtype} tolerance ({Describe(tolerance)}) is looser than the built-in one ({Describe(builtIn)}); " +
                       "using the built-in one. Regenerate the manifest with 'siglip golden generate' or tighten it.");
             tolerance = builtIn;
         }

@@ -1,4 +1,4 @@
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>Per-thread scratch rows, so steady-state kernels allocate nothing.</summary>
 internal static class Scratch<T> where T : unmanaged
@@ -21,10 +21,10 @@ internal static class Scratch<T> where T : unmanaged
 /// <summary>Splits [0, count) into contiguous ranges run across the cores when the work is large enough.</summary>
 internal static class Ranges
 {
-    /// <summary>Runs body(start, end) over ranges; serial when count * costPerItem is small.</summary>
-    public static void For(int count, long costPerItem, Action<int, int> body)
+    /// <summary>Runs body(start, end) over ranges on at most <paramref name="threads"/> threads (0: every core); serial when count * costPerItem is small.</summary>
+    public static void For(int threads, int count, long costPerItem, Action<int, int> body)
     {
-        int threads = KernelSettings.Threads;
+        threads = Threads.Resolve(threads);
         if (count <= 0) return;
         if (threads == 1 || count == 1 || (long)count * costPerItem < 1L << 16)
         {
@@ -54,4 +54,10 @@ internal static class Check
         if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
             throw new NotSupportedException($"{kernel} supports float and double, not {typeof(T).Name}.");
     }
+}
+
+/// <summary>The thread count a kernel was given: 0 (or less) means every core.</summary>
+internal static class Threads
+{
+    public static int Resolve(int threads) => threads >= 1 ? threads : Environment.ProcessorCount;
 }

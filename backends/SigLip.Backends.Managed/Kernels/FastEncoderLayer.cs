@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>The arrays of one pre-LN encoder layer (HF SiglipEncoderLayer names in comments).</summary>
 public sealed record EncoderLayerArrays<T>(

@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>
 /// LayerNorm over the last dimension, as PyTorch computes it (biased variance, two passes).
@@ -11,12 +11,12 @@ namespace SigLip.Reference.Numerics.Kernels;
 public static class LayerNormKernels
 {
     /// <summary>y = LayerNorm(x) row by row; saves <paramref name="mean"/> and <paramref name="rstd"/> for the backward.</summary>
-    public static void Forward<T>(T[] y, T[] mean, T[] rstd, T[] x, T[] weight, T[] bias, int rows, int width, double epsilon)
+    public static void Forward<T>(T[] y, T[] mean, T[] rstd, T[] x, T[] weight, T[] bias, int rows, int width, double epsilon, int threads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckForward("LayerNormKernels.Forward", y, mean, rstd, x, weight, bias, rows, width);
         T eps = T.CreateChecked(epsilon), n = T.CreateChecked(width);
-        Ranges.For(rows, 8L * width, (lo, hi) =>
+        Ranges.For(threads, rows, 8L * width, (lo, hi) =>
         {
             var w = weight.AsSpan(0, width);
             var b = bias.AsSpan(0, width);
@@ -36,43 +36,17 @@ public static class LayerNormKernels
         });
     }
 
-    /// <summary>The readable twin of <see cref="Forward{T}"/>.</summary>
-    public static void ForwardNaive<T>(T[] y, T[] mean, T[] rstd, T[] x, T[] weight, T[] bias, int rows, int width, double epsilon)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckForward("LayerNormKernels.ForwardNaive", y, mean, rstd, x, weight, bias, rows, width);
-        T eps = T.CreateChecked(epsilon), n = T.CreateChecked(width);
-        for (int r = 0; r < rows; r++)
-        {
-            T m = T.Zero;
-            for (int i = 0; i < width; i++) m += x[r * width + i];
-            m /= n;
-            T v = T.Zero;
-            for (int i = 0; i < width; i++)
-            {
-                T d = x[r * width + i] - m;
-                v += d * d;
-            }
-            v /= n;
-            T s = T.One / T.Sqrt(v + eps);
-            for (int i = 0; i < width; i++)
-                y[r * width + i] = (x[r * width + i] - m) * s * weight[i] + bias[i];
-            mean[r] = m;
-            rstd[r] = s;
-        }
-    }
-
     /// <summary>
     /// dx += rstd·(g - mean(g) - xhat·mean(g·xhat)) with g = dy·w;  dw += Σ_r dy·xhat;  db += Σ_r dy.
     /// Pass null for a gradient that is not needed.
     /// </summary>
-    public static void Backward<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
+    public static void Backward<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width, int threads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckBackward("LayerNormKernels.Backward", dx, dWeight, dBias, dy, x, weight, mean, rstd, rows, width);
         T n = T.CreateChecked(width);
         // dx rows are independent: parallel over rows.
-        if (dx is not null) Ranges.For(rows, 12L * width, (lo, hi) =>
+        if (dx is not null) Ranges.For(threads, rows, 12L * width, (lo, hi) =>
         {
             var xhat = Scratch<T>.First(width).AsSpan(0, width);
             var g = Scratch<T>.Second(width).AsSpan(0, width);
@@ -97,7 +71,7 @@ public static class LayerNormKernels
         // dw, db sum over rows: parallel over column blocks so that no two threads write one element.
         const int block = 64;
         int blocks = (width + block - 1) / block;
-        Ranges.For(blocks, 4L * block * rows, (lo, hi) =>
+        Ranges.For(threads, blocks, 4L * block * rows, (lo, hi) =>
         {
             var xhat = Scratch<T>.First(block);
             for (int cb = lo; cb < hi; cb++)
@@ -117,36 +91,6 @@ public static class LayerNormKernels
                 }
             }
         });
-    }
-
-    /// <summary>The readable twin of <see cref="Backward{T}"/>.</summary>
-    public static void BackwardNaive<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckBackward("LayerNormKernels.BackwardNaive", dx, dWeight, dBias, dy, x, weight, mean, rstd, rows, width);
-        T n = T.CreateChecked(width);
-        for (int r = 0; r < rows; r++)
-        {
-            // g = dy·w; the two means of the chain rule through mean and rstd
-            T gMean = T.Zero, gxMean = T.Zero;
-            for (int i = 0; i < width; i++)
-            {
-                T xhat = (x[r * width + i] - mean[r]) * rstd[r];
-                T g = dy[r * width + i] * weight[i];
-                gMean += g;
-                gxMean += g * xhat;
-            }
-            gMean /= n;
-            gxMean /= n;
-            for (int i = 0; i < width; i++)
-            {
-                T xhat = (x[r * width + i] - mean[r]) * rstd[r];
-                T g = dy[r * width + i] * weight[i];
-                if (dx is not null) dx[r * width + i] += (g - gMean - xhat * gxMean) * rstd[r];
-                if (dBias is not null) dBias[i] += dy[r * width + i];
-                if (dWeight is not null) dWeight[i] += dy[r * width + i] * xhat;
-            }
-        }
     }
 
     private static void CheckForward<T>(string kernel, T[] y, T[] mean, T[] rstd, T[] x, T[] w, T[] b, int rows, int width)

@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>
 /// y = x·Wᵀ + b with W [Out, In] (PyTorch/HF layout). R = rows (batch x tokens), In, Out = widths.
@@ -10,11 +10,11 @@ namespace SigLip.Reference.Numerics.Kernels;
 public static class LinearKernels
 {
     /// <summary>y[R,Out] = x[R,In]·W[Out,In]ᵀ + b[Out] (bias may be null).</summary>
-    public static void Forward<T>(T[] y, T[] x, T[] weight, T[]? bias, int rows, int inFeatures, int outFeatures)
+    public static void Forward<T>(T[] y, T[] x, T[] weight, T[]? bias, int rows, int inFeatures, int outFeatures, int threads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("LinearKernels.Forward", y.Length, x.Length, weight.Length, bias?.Length, rows, inFeatures, outFeatures);
-        MatMul.ABt(y, x, weight, rows, outFeatures, inFeatures);
+        MatMul.ABt(y, x, weight, rows, outFeatures, inFeatures, threads: threads);
         if (bias is not null)
             for (int r = 0; r < rows; r++)
             {
@@ -23,49 +23,18 @@ public static class LinearKernels
             }
     }
 
-    /// <summary>The readable twin of <see cref="Forward{T}"/>: y[r,o] = b[o] + Σ_i x[r,i]·W[o,i].</summary>
-    public static void ForwardNaive<T>(T[] y, T[] x, T[] weight, T[]? bias, int rows, int inFeatures, int outFeatures)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckSizes("LinearKernels.ForwardNaive", y.Length, x.Length, weight.Length, bias?.Length, rows, inFeatures, outFeatures);
-        for (int r = 0; r < rows; r++)
-            for (int o = 0; o < outFeatures; o++)
-            {
-                T sum = T.Zero;
-                for (int i = 0; i < inFeatures; i++) sum += x[r * inFeatures + i] * weight[o * inFeatures + i];
-                y[r * outFeatures + o] = bias is null ? sum : sum + bias[o];
-            }
-    }
-
     /// <summary>
     /// dx[R,In] += dy·W; dW[Out,In] += dyᵀ·x; db[Out] += Σ_r dy[r,:]. Pass null for a gradient you do not need.
     /// </summary>
-    public static void Backward<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, int rows, int inFeatures, int outFeatures)
+    public static void Backward<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, int rows, int inFeatures, int outFeatures, int threads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckBackward("LinearKernels.Backward", dx, dWeight, dBias, dy, x, weight, rows, inFeatures, outFeatures);
-        if (dx is not null) MatMul.AB(dx, dy, weight, rows, inFeatures, outFeatures, accumulate: true);
-        if (dWeight is not null) MatMul.AtB(dWeight, dy, x, outFeatures, inFeatures, rows, accumulate: true);
+        if (dx is not null) MatMul.AB(dx, dy, weight, rows, inFeatures, outFeatures, accumulate: true, threads: threads);
+        if (dWeight is not null) MatMul.AtB(dWeight, dy, x, outFeatures, inFeatures, rows, accumulate: true, threads: threads);
         if (dBias is not null)
             for (int r = 0; r < rows; r++)
                 TensorPrimitives.Add(dBias.AsSpan(0, outFeatures), dy.AsSpan(r * outFeatures, outFeatures), dBias.AsSpan(0, outFeatures));
-    }
-
-    /// <summary>The readable twin of <see cref="Backward{T}"/>.</summary>
-    public static void BackwardNaive<T>(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, int rows, int inFeatures, int outFeatures)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckBackward("LinearKernels.BackwardNaive", dx, dWeight, dBias, dy, x, weight, rows, inFeatures, outFeatures);
-        // y[r,o] = b[o] + Σ_i x[r,i] W[o,i]  =>  dx[r,i] += Σ_o dy[r,o] W[o,i];  dW[o,i] += Σ_r dy[r,o] x[r,i];  db[o] += Σ_r dy[r,o]
-        if (dx is not null) MatMul.ABNaive(dx, dy, weight, rows, inFeatures, outFeatures, accumulate: true);
-        if (dWeight is not null) MatMul.AtBNaive(dWeight, dy, x, outFeatures, inFeatures, rows, accumulate: true);
-        if (dBias is not null)
-            for (int o = 0; o < outFeatures; o++)
-            {
-                T sum = T.Zero;
-                for (int r = 0; r < rows; r++) sum += dy[r * outFeatures + o];
-                dBias[o] += sum;
-            }
     }
 
     private static void CheckSizes(string kernel, int y, int x, int w, int? b, int rows, int inF, int outF)

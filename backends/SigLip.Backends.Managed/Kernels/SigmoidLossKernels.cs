@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>Loss value and the scalar gradients of <see cref="SigmoidLossKernels"/>.</summary>
 /// <param name="Loss">-(1/n) Σ_ij log σ(z_ij · logits_ij).</param>
@@ -23,15 +23,15 @@ public static class SigmoidLossKernels
 {
     private static class Slab<T>
     {
-        [ThreadStatic] public static T[]? Logits;
-        [ThreadStatic] public static double[]? RowSums;
+        [ThreadStatic] internal static T[]? Logits;
+        [ThreadStatic] internal static double[]? RowSums;
     }
 
     /// <summary>Logits held at once: a slab of max(16, SlabElements / n) rows by n columns.</summary>
     public const int SlabElements = 1 << 20;
 
     /// <summary>Loss and gradients; dx and dy are accumulated (+=), pass null for a forward pass only.</summary>
-    public static SigmoidLossValue ForwardBackward<T>(T[]? dx, T[]? dy, T[] x, T[] y, int n, int width, double logitScale, double logitBias)
+    public static SigmoidLossValue ForwardBackward<T>(T[]? dx, T[]? dy, T[] x, T[] y, int n, int width, double logitScale, double logitBias, int threads = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("SigmoidLossKernels.ForwardBackward", dx, dy, x, y, n, width);
@@ -47,8 +47,8 @@ public static class SigmoidLossKernels
             int rows = Math.Min(block, n - r0);
             var slab = logits.AsSpan(0, rows * n);
             // s = x_block · yᵀ   [rows, n]
-            MatMul.General<T>(slab, n, x.AsSpan(r0 * width), width, false, y, width, true, rows, n, width);
-            Ranges.For(rows, 40L * n, (lo, hi) =>
+            MatMul.General<T>(slab, n, x.AsSpan(r0 * width), width, false, y, width, true, rows, n, width, threads: threads);
+            Ranges.For(threads, rows, 40L * n, (lo, hi) =>
             {
                 var lg = Scratch<T>.First(n).AsSpan(0, n);
                 var e = Scratch<T>.Second(n).AsSpan(0, n);
@@ -78,9 +78,9 @@ public static class SigmoidLossKernels
                 }
             });
             if (dx is not null)
-                MatMul.General<T>(dx.AsSpan(r0 * width), width, slab, n, false, y, width, false, rows, width, n, accumulate: true);
+                MatMul.General<T>(dx.AsSpan(r0 * width), width, slab, n, false, y, width, false, rows, width, n, accumulate: true, threads: threads);
             if (dy is not null)
-                MatMul.General<T>(dy, width, slab, n, true, x.AsSpan(r0 * width), width, false, n, width, rows, accumulate: true);
+                MatMul.General<T>(dy, width, slab, n, true, x.AsSpan(r0 * width), width, false, n, width, rows, accumulate: true, threads: threads);
         }
         double total = 0, dScale = 0, dBias = 0;
         for (int i = 0; i < n; i++)
@@ -90,38 +90,6 @@ public static class SigmoidLossKernels
             dBias += rowSums[2 * n + i];
         }
         return new SigmoidLossValue(total / n, tD * dScale, dBias);
-    }
-
-    /// <summary>The readable twin of <see cref="ForwardBackward{T}"/>: one pair at a time.</summary>
-    public static SigmoidLossValue ForwardBackwardNaive<T>(T[]? dx, T[]? dy, T[] x, T[] y, int n, int width, double logitScale, double logitBias)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckSizes("SigmoidLossKernels.ForwardBackwardNaive", dx, dy, x, y, n, width);
-        double tD = Math.Exp(logitScale);
-        T t = T.CreateChecked(tD), b = T.CreateChecked(logitBias), nT = T.CreateChecked(n);
-        double loss = 0, dScale = 0, dBias = 0;
-        for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-        {
-            T s = T.Zero;
-            for (int c = 0; c < width; c++) s += x[i * width + c] * y[j * width + c];
-            T logit = t * s + b;
-            T z = i == j ? T.One : -T.One;
-            T u = z * logit;
-            // -log σ(u) = softplus(-u) = max(-u, 0) + log(1 + exp(-|u|))
-            loss += double.CreateChecked(T.Max(-u, T.Zero) + T.Log(T.One + T.Exp(-T.Abs(u))));
-            // d/dlogit: -(z/n)·σ(-u), σ written stably
-            T sigmaNegU = u >= T.Zero ? T.Exp(-u) / (T.One + T.Exp(-u)) : T.One / (T.One + T.Exp(u));
-            T g = -z * sigmaNegU / nT;
-            dScale += double.CreateChecked(g * s);
-            dBias += double.CreateChecked(g);
-            for (int c = 0; c < width; c++)
-            {
-                if (dx is not null) dx[i * width + c] += t * g * y[j * width + c];
-                if (dy is not null) dy[j * width + c] += t * g * x[i * width + c];
-            }
-        }
-        return new SigmoidLossValue(n == 0 ? 0 : loss / n, tD * dScale, dBias);
     }
 
     private static void CheckSizes<T>(string kernel, T[]? dx, T[]? dy, T[] x, T[] y, int n, int width)

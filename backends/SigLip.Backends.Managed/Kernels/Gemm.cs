@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>
 /// The blocked, packed matrix product behind <see cref="MatMul"/>: C[m,n] += op(A)[m,k] · op(B)[k,n]
@@ -45,17 +45,17 @@ internal static unsafe class Gemm<T> where T : unmanaged
     public static bool HardwareFast => Vector256.IsHardwareAccelerated && Fma.IsSupported
         && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
 
-    /// <summary>C += op(A)·op(B). Element (i,p) of op(A) is a[i*lda+p], or a[p*lda+i] when transA.</summary>
+    /// <summary>C += op(A)·op(B) on at most <paramref name="threads"/> threads. Element (i,p) of op(A) is a[i*lda+p], or a[p*lda+i] when transA.</summary>
     public static void Multiply(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
-        int m, int n, int k, bool parallel)
+        int m, int n, int k, int threads)
     {
         if (m <= 0 || n <= 0 || k <= 0) return;
-        if (!HardwareFast || KernelSettings.ForceFallback)
+        if (!HardwareFast)
         {
-            Fallback(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, parallel);
+            Portable(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, threads);
             return;
         }
-        int threads = parallel && (long)m * n * k >= SerialWork ? KernelSettings.Threads : 1;
+        if ((long)m * n * k < SerialWork) threads = 1;
         if (threads > 1)
             ParallelProduct(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, threads);
         else
@@ -376,18 +376,18 @@ internal static unsafe class Gemm<T> where T : unmanaged
     /// Without AVX2+FMA: row-by-row axpy with Vector&lt;T&gt; over a contiguous copy of op(B).
     /// Slower, but still cache-friendly and parallel.
     /// </summary>
-    private static void Fallback(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
-        int m, int n, int k, bool parallel)
+    internal static void Portable(T* a, int lda, bool transA, T* b, int ldb, bool transB, T* c, int ldc,
+        int m, int n, int k, int threads)
     {
         if (typeof(T) == typeof(float))
-            FallbackTyped((float*)a, lda, transA, (float*)b, ldb, transB, (float*)c, ldc, m, n, k, parallel);
+            FallbackTyped((float*)a, lda, transA, (float*)b, ldb, transB, (float*)c, ldc, m, n, k, threads);
         else if (typeof(T) == typeof(double))
-            FallbackTyped((double*)a, lda, transA, (double*)b, ldb, transB, (double*)c, ldc, m, n, k, parallel);
+            FallbackTyped((double*)a, lda, transA, (double*)b, ldb, transB, (double*)c, ldc, m, n, k, threads);
         else throw new NotSupportedException();
     }
 
     private static void FallbackTyped<U>(U* a, int lda, bool transA, U* b, int ldb, bool transB, U* c, int ldc,
-        int m, int n, int k, bool parallel) where U : unmanaged, System.Numerics.INumber<U>
+        int m, int n, int k, int threads) where U : unmanaged, System.Numerics.INumber<U>
     {
         // op(B) as a dense [k, n] copy so that each row is contiguous.
         var bDense = GC.AllocateUninitializedArray<U>(k * n, pinned: true);
@@ -412,7 +412,7 @@ internal static unsafe class Gemm<T> where T : unmanaged
                     for (; j < n; j++) cRow[j] += aip * bRow[j];
                 }
             }
-            if (parallel && (long)m * n * k >= SerialWork) Parallel.For(0, m, Row);
+            if (threads > 1 && (long)m * n * k >= SerialWork) Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = threads }, Row);
             else for (int i = 0; i < m; i++) Row(i);
         }
     }

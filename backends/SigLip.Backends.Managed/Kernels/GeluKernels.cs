@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 
-namespace SigLip.Reference.Numerics.Kernels;
+namespace SigLip.Backends.Managed.Kernels;
 
 /// <summary>
 /// GELU, tanh form (gelu_pytorch_tanh), element-wise over `count` values:
@@ -16,12 +16,12 @@ public static class GeluKernels
     private const int Chunk = 1024;
 
     /// <summary>y = gelu(x) over the first <paramref name="count"/> elements (SIMD, parallel over chunks).</summary>
-    public static void Forward<T>(T[] y, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Forward<T>(T[] y, T[] x, int count, int threads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("GeluKernels.Forward", y.Length, x.Length, count);
         T c = T.CreateChecked(Coefficient), s = T.CreateChecked(SqrtTwoOverPi), half = T.CreateChecked(0.5);
         int chunks = (count + Chunk - 1) / Chunk;
-        Ranges.For(chunks, 20L * Chunk, (lo, hi) =>
+        Ranges.For(threads, chunks, 20L * Chunk, (lo, hi) =>
         {
             var t = Scratch<T>.First(Chunk);
             for (int ch = lo; ch < hi; ch++)
@@ -42,27 +42,14 @@ public static class GeluKernels
         });
     }
 
-    /// <summary>The readable twin of <see cref="Forward"/>: one element at a time.</summary>
-    public static void ForwardNaive<T>(T[] y, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckSizes("GeluKernels.ForwardNaive", y.Length, x.Length, count);
-        T c = T.CreateChecked(Coefficient), s = T.CreateChecked(SqrtTwoOverPi), half = T.CreateChecked(0.5);
-        for (int i = 0; i < count; i++)
-        {
-            T xi = x[i];
-            T u = s * (xi + c * xi * xi * xi);
-            y[i] = half * xi * (T.One + T.Tanh(u));
-        }
-    }
-
     /// <summary>dx += dy · gelu'(x) over the first <paramref name="count"/> elements.</summary>
-    public static void Backward<T>(T[] dx, T[] dy, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Backward<T>(T[] dx, T[] dy, T[] x, int count, int threads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSizes("GeluKernels.Backward", dx.Length, x.Length, count);
         Check.Length("GeluKernels.Backward", "dy", dy.Length, count);
         T c = T.CreateChecked(Coefficient), c3 = T.CreateChecked(3 * Coefficient), s = T.CreateChecked(SqrtTwoOverPi), half = T.CreateChecked(0.5);
         int chunks = (count + Chunk - 1) / Chunk;
-        Ranges.For(chunks, 30L * Chunk, (lo, hi) =>
+        Ranges.For(threads, chunks, 30L * Chunk, (lo, hi) =>
         {
             var t = Scratch<T>.First(Chunk);
             var x2 = Scratch<T>.Second(Chunk);
@@ -95,21 +82,6 @@ public static class GeluKernels
                 TensorPrimitives.FusedMultiplyAdd(gs, dy.AsSpan(start, len), dxs, dxs);
             }
         });
-    }
-
-    /// <summary>The readable twin of <see cref="Backward"/>.</summary>
-    public static void BackwardNaive<T>(T[] dx, T[] dy, T[] x, int count) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckSizes("GeluKernels.BackwardNaive", dx.Length, x.Length, count);
-        Check.Length("GeluKernels.BackwardNaive", "dy", dy.Length, count);
-        T c = T.CreateChecked(Coefficient), s = T.CreateChecked(SqrtTwoOverPi), half = T.CreateChecked(0.5), three = T.CreateChecked(3);
-        for (int i = 0; i < count; i++)
-        {
-            T xi = x[i];
-            T t = T.Tanh(s * (xi + c * xi * xi * xi));
-            T local = half * (T.One + t) + half * xi * (T.One - t * t) * s * (T.One + three * c * xi * xi);
-            dx[i] += local * dy[i];
-        }
     }
 
     private static void CheckSizes(string kernel, int y, int x, int count)
