@@ -1,3 +1,4 @@
+using SigLip.Reference.Backends;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,23 +12,26 @@ namespace SigLip.Backends.TorchSharp;
 /// </summary>
 /// <param name="ParameterType">The dtype parameters (and the residual stream) live in.</param>
 /// <param name="ComputeType">The dtype matmuls, convolutions and attention run in.</param>
-/// <param name="Name">"float32", "float64" or "bfloat16".</param>
-public sealed record Precision(ScalarType ParameterType, ScalarType ComputeType, string Name)
+/// <param name="DType">The working dtype it stands for.</param>
+public sealed record Precision(ScalarType ParameterType, ScalarType ComputeType, DType DType)
 {
-    /// <summary>float32 parameters and compute.</summary>
-    public static Precision Float32 { get; } = new(ScalarType.Float32, ScalarType.Float32, "float32");
-    /// <summary>float64 parameters and compute (comparable with the reference).</summary>
-    public static Precision Float64 { get; } = new(ScalarType.Float64, ScalarType.Float64, "float64");
-    /// <summary>float32 master weights, bfloat16 matmuls, convolutions, attention and GELU.</summary>
-    public static Precision BFloat16Mixed { get; } = new(ScalarType.Float32, ScalarType.BFloat16, "bfloat16");
+    /// <summary>"float32", "float64" or "bfloat16".</summary>
+    public string Name => DType.Name();
 
-    /// <summary>"float32" (or null), "float64" or "bfloat16".</summary>
-    public static Precision Parse(string? dtype) => dtype?.Trim().ToLowerInvariant() switch
+    /// <summary>float32 parameters and compute.</summary>
+    public static Precision Float32 { get; } = new(ScalarType.Float32, ScalarType.Float32, DType.Float32);
+    /// <summary>float64 parameters and compute (comparable with the reference).</summary>
+    public static Precision Float64 { get; } = new(ScalarType.Float64, ScalarType.Float64, DType.Float64);
+    /// <summary>float32 master weights, bfloat16 matmuls, convolutions, attention and GELU.</summary>
+    public static Precision BFloat16Mixed { get; } = new(ScalarType.Float32, ScalarType.BFloat16, DType.BFloat16);
+
+    /// <summary>The precision of a working dtype; null means float32.</summary>
+    public static Precision For(DType? dtype) => dtype switch
     {
-        null or "" or "float32" or "fp32" => Float32,
-        "float64" or "fp64" or "double" => Float64,
-        "bfloat16" or "bf16" => BFloat16Mixed,
-        _ => throw new ArgumentException($"Unknown dtype '{dtype}' for the TorchSharp backends; expected float32 (default), float64 or bfloat16 (mixed precision)."),
+        null or DType.Float32 => Float32,
+        DType.Float64 => Float64,
+        DType.BFloat16 => BFloat16Mixed,
+        _ => throw new ArgumentException($"Unknown dtype {dtype} for the TorchSharp backends; expected float32 (default), float64 or bfloat16 (mixed precision)."),
     };
 
     /// <summary>Whether compute runs in a narrower dtype than the parameters.</summary>

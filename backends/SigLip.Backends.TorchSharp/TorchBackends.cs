@@ -47,7 +47,7 @@ public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
     {
         var probe = Probe(options.LibTorchPath);
         if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{Name}' cannot start: {probe.Reason}");
-        var precision = Precision.Parse(options.DType);
+        var precision = Precision.For(options.DType);
         torch.manual_seed(options.Seed);
         if (IsCuda)
         {
@@ -76,7 +76,7 @@ public sealed class TorchBackend(string name, Device device, Precision precision
     /// <inheritdoc/>
     public string Device => TorchDevice.type == DeviceType.CUDA ? $"cuda:0 {DescribeCuda()}" : "cpu";
     /// <inheritdoc/>
-    public string DType => Precision.Name;
+    public DType DType => Precision.DType;
 
     /// <summary>
     /// The loss and its gradients by autograd. Inputs are cast to the master dtype (float32 for

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed;
+using SigLip.Backends.Managed.Kernels;
 
 namespace SigLip.Bench;
 
@@ -46,8 +47,8 @@ public class LayerBenchmarks
     }
 
     [Benchmark] public void Gelu_float64_fast() => GeluKernels.Forward(gOut, g, g.Length);
-    [Benchmark] public void Gelu_float64_naive() => GeluKernels.ForwardNaive(gOut, g, g.Length);
+    [Benchmark] public void Gelu_float64_reference() => SigLip.Reference.Layers.Gelu.Forward(gOut, g, g.Length);
     [Benchmark] public void GeluBackward_float64_fast() => GeluKernels.Backward(gIn, gOut, g, g.Length);
     [Benchmark] public void LayerNorm_float64_fast() => LayerNormKernels.Forward(lnOut, mean, rstd, ln, w, b, Batch * Tokens, Width, 1e-6);
-    [Benchmark] public void LayerNorm_float64_naive() => LayerNormKernels.ForwardNaive(lnOut, mean, rstd, ln, w, b, Batch * Tokens, Width, 1e-6);
+    [Benchmark] public void LayerNorm_float64_reference() => SigLip.Reference.Layers.LayerNorm.Forward(lnOut, mean, rstd, ln, w, b, Batch * Tokens, Width, 1e-6);
 }

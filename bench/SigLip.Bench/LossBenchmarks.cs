@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed;
+using SigLip.Backends.Managed.Kernels;
 
 namespace SigLip.Bench;
 

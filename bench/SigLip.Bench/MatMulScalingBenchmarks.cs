@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed;
+using SigLip.Backends.Managed.Kernels;
 
 namespace SigLip.Bench;
 
@@ -16,7 +17,6 @@ public class MatMulScalingBenchmarks
     public int Threads { get; set; }
 
     private float[] a = [], b = [], c = [];
-    private int savedThreads;
 
     [GlobalSetup]
     public void Setup()
@@ -25,12 +25,7 @@ public class MatMulScalingBenchmarks
         a = Enumerable.Range(0, N * N).Select(_ => (float)rng.NextDouble()).ToArray();
         b = Enumerable.Range(0, N * N).Select(_ => (float)rng.NextDouble()).ToArray();
         c = new float[N * N];
-        savedThreads = KernelSettings.Threads;
-        KernelSettings.Threads = Math.Min(Threads, Environment.ProcessorCount);
     }
 
-    [GlobalCleanup]
-    public void Cleanup() => KernelSettings.Threads = savedThreads;
-
-    [Benchmark] public void AB_float32() => MatMul.AB(c, a, b, N, N, N);
+    [Benchmark] public void AB_float32() => MatMul.AB(c, a, b, N, N, N, threads: Math.Min(Threads, Environment.ProcessorCount));
 }

@@ -1,11 +1,12 @@
+using SigLip.Backends.Managed;
 using SigLip.Backends.TorchSharp;
 using SigLip.Reference.Backends;
 
 namespace SigLip.Cli;
 
 /// <summary>
-/// The backends the `siglip` command knows, by name: the managed float64 reference (the
-/// specification) and TorchSharp's libtorch on the CPU ("torch") and on CUDA ("cuda"). The core never references a backend assembly;
+/// The backends the `siglip` command knows, by name: the float64 reference (the specification),
+/// the fast managed CPU kernels ("managed") and TorchSharp's libtorch on the CPU ("torch") and on CUDA ("cuda"). The core never references a backend assembly;
 /// the application registers them here.
 /// </summary>
 public static class CliBackends
@@ -14,7 +15,11 @@ public static class CliBackends
     {
         var registry = new BackendRegistry();
         registry.Register(new ReferenceBackendProvider());
+        registry.Register(new ManagedBackendProvider());
         foreach (var provider in TorchBackends.Providers()) registry.Register(provider);
         return registry;
     }
+
+    /// <summary>The dtype a --dtype value names, or null (the backend's default) when none was given.</summary>
+    public static DType? ParseDType(string? dtype) => string.IsNullOrWhiteSpace(dtype) ? null : DTypes.Parse(dtype);
 }

@@ -316,7 +316,7 @@ public sealed class GoldenToleranceTests(ITestOutputHelper output)
     {
         var backend = new ModelAdapterBackend
         {
-            DType = "float32",
+            DType = SigLip.Reference.Backends.DType.Float32,
             Tamper = (name, t) => { if (name == "grad.text_model.encoder.layers.0.self_attn.k_proj.bias") t.Data[1] += noise; },
         };
         var report = GoldenVerifier.Verify(backend, RepoPaths.Golden, n => n == "model-tiny");

@@ -14,7 +14,7 @@ internal sealed class ModelAdapterBackend : IBackend
 {
     public string Name => "adapter";
     public string Device => "cpu";
-    public string DType { get; init; } = "float64";
+    public DType DType { get; init; } = DType.Float64;
 
     /// <summary>Called on every result map (outputs and "grad.*"), to simulate a broken backend.</summary>
     public Action<string, Tensor>? Tamper { get; init; }

@@ -17,7 +17,7 @@ internal sealed class TamperingBackend(IBackend inner, string target, int elemen
 {
     public string Name => inner.Name + "+tampered";
     public string Device => inner.Device;
-    public string DType => inner.DType;
+    public DType DType => inner.DType;
 
     private Tensor Tamper(string name, Tensor t)
     {

@@ -1,5 +1,5 @@
 using SigLip.Reference.Layers;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed.Kernels;
 using SigLip.SpecTests.Support;
 
 namespace SigLip.SpecTests.Kernels;

@@ -1,5 +1,5 @@
 using SigLip.Reference.Numerics;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed.Kernels;
 
 namespace SigLip.SpecTests.Kernels;
 
@@ -37,33 +37,25 @@ public sealed class GemmThreadingTests
         for (int i = 0; i < b.Length; i++) b[i] = T.CreateChecked(rng.NextGaussian());
         var c0 = new T[m * n]; // C is accumulated into: the kernel adds each KC slice's tile to it
         for (int i = 0; i < c0.Length; i++) c0[i] = T.CreateChecked(rng.NextGaussian());
-        int saved = KernelSettings.Threads;
-        try
         {
-            foreach (var (op, product) in new (string, Action<T[]>)[]
+            foreach (var (op, product) in new (string, Action<T[], int>)[]
             {
-                ("ABt", c => MatMul.ABt(c, a, b, m, n, k, accumulate: true)),
-                ("AB", c => MatMul.AB(c, a, b, m, n, k, accumulate: true)),
-                ("AtB", c => MatMul.AtB(c, a, b, m, n, k, accumulate: true)),
+                ("ABt", (c, threads) => MatMul.ABt(c, a, b, m, n, k, accumulate: true, threads: threads)),
+                ("AB", (c, threads) => MatMul.AB(c, a, b, m, n, k, accumulate: true, threads: threads)),
+                ("AtB", (c, threads) => MatMul.AtB(c, a, b, m, n, k, accumulate: true, threads: threads)),
             })
             {
-                KernelSettings.Threads = 1;
                 var serial = (T[])c0.Clone();
-                product(serial);
+                product(serial, 1);
                 foreach (int threads in new[] { 2, 3, 4 })
                 {
-                    KernelSettings.Threads = threads;
                     var parallel = (T[])c0.Clone();
-                    product(parallel);
+                    product(parallel, threads);
                     for (int i = 0; i < serial.Length; i++)
                         if (!serial[i].Equals(parallel[i]))
                             throw new Xunit.Sdk.XunitException($"{op} {typeof(T).Name} m={m} n={n} k={k}, {threads} threads: element [{i / n}, {i % n}] is {parallel[i]} but {serial[i]} on one thread");
                 }
             }
-        }
-        finally
-        {
-            KernelSettings.Threads = saved;
         }
     }
 }

@@ -1,4 +1,5 @@
 using SigLip.Reference;
+using System.Numerics;
 using SigLip.Reference.Numerics;
 
 namespace SigLip.SpecTests.Kernels;
@@ -76,5 +77,95 @@ internal static class DotBound
         if (worstExcess > 0)
             throw new Xunit.Sdk.XunitException(
                 $"{name}: element {worst} fast {fast[worst]:R} naive {naive[worst]:R} differ by {Math.Abs(fast[worst] - naive[worst]):E3} > 2·γ_{k}·Σ|a·b| = {2 * gamma * absSums[worst]:E3}");
+    }
+}
+
+/// <summary>
+/// The reference layers (the specification, float64 loops) with the managed kernels' signatures, for
+/// comparing the two: inputs are widened to float64, the reference computes, results (and accumulated
+/// gradients) are rounded back to <typeparamref name="T"/>. So a float32 kernel is compared with the
+/// float64 specification on the same float32 inputs.
+/// </summary>
+internal static class ReferenceTwin<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static double[] W(T[] a) => TestData.ToDouble(a);
+    private static double[]? Wn(T[]? a) => a is null ? null : TestData.ToDouble(a);
+
+    private static void Back(T[]? target, double[]? source)
+    {
+        if (target is null || source is null) return;
+        for (int i = 0; i < target.Length; i++) target[i] = T.CreateChecked(source[i]);
+    }
+
+    public static void LinearForward(T[] y, T[] x, T[] weight, T[]? bias, int rows, int inFeatures, int outFeatures)
+    {
+        var yd = new double[y.Length];
+        Reference.Layers.Linear.Forward(yd, W(x), W(weight), Wn(bias), rows, inFeatures, outFeatures);
+        Back(y, yd);
+    }
+
+    public static void LinearBackward(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, int rows, int inFeatures, int outFeatures)
+    {
+        double[]? dxd = Wn(dx), dwd = Wn(dWeight), dbd = Wn(dBias);
+        Reference.Layers.Linear.Backward(dxd, dwd, dbd, W(dy), W(x), W(weight), rows, inFeatures, outFeatures);
+        Back(dx, dxd); Back(dWeight, dwd); Back(dBias, dbd);
+    }
+
+    public static void LayerNormForward(T[] y, T[] mean, T[] rstd, T[] x, T[] weight, T[] bias, int rows, int width, double epsilon)
+    {
+        double[] yd = new double[y.Length], md = new double[mean.Length], sd = new double[rstd.Length];
+        Reference.Layers.LayerNorm.Forward(yd, md, sd, W(x), W(weight), W(bias), rows, width, epsilon);
+        Back(y, yd); Back(mean, md); Back(rstd, sd);
+    }
+
+    public static void LayerNormBackward(T[]? dx, T[]? dWeight, T[]? dBias, T[] dy, T[] x, T[] weight, T[] mean, T[] rstd, int rows, int width)
+    {
+        double[]? dxd = Wn(dx), dwd = Wn(dWeight), dbd = Wn(dBias);
+        Reference.Layers.LayerNorm.Backward(dxd, dwd, dbd, W(dy), W(x), W(weight), W(mean), W(rstd), rows, width);
+        Back(dx, dxd); Back(dWeight, dwd); Back(dBias, dbd);
+    }
+
+    public static void GeluForward(T[] y, T[] x, int count)
+    {
+        var yd = new double[y.Length];
+        Reference.Layers.Gelu.Forward(yd, W(x), count);
+        Back(y, yd);
+    }
+
+    public static void GeluBackward(T[] dx, T[] dy, T[] x, int count)
+    {
+        var dxd = W(dx);
+        Reference.Layers.Gelu.Backward(dxd, W(dy), W(x), count);
+        Back(dx, dxd);
+    }
+
+    /// <summary>The kernel's argument order (probs last among the arrays); the reference's scale is headDim^-0.5, so <paramref name="scale"/> must be that.</summary>
+    public static void AttentionForward(T[] context, T[] probs, T[] q, T[] k, T[] v, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
+    {
+        Xunit.Assert.Equal(1 / Math.Sqrt(headWidth), scale);
+        double[] cd = new double[context.Length], pd = new double[probs.Length];
+        Reference.Layers.Attention.Forward(cd, pd, W(q), W(k), W(v), batch, queryTokens, keyTokens, heads, headWidth);
+        Back(context, cd); Back(probs, pd);
+    }
+
+    public static void AttentionBackward(T[]? dq, T[]? dk, T[]? dv, T[] dContext, T[] q, T[] k, T[] v, T[] probs, int batch, int queryTokens, int keyTokens, int heads, int headWidth, double scale)
+    {
+        Xunit.Assert.Equal(1 / Math.Sqrt(headWidth), scale);
+        double[]? dqd = Wn(dq), dkd = Wn(dk), dvd = Wn(dv);
+        Reference.Layers.Attention.Backward(dqd, dkd, dvd, W(dContext), W(probs), W(q), W(k), W(v), batch, queryTokens, keyTokens, heads, headWidth);
+        Back(dq, dqd); Back(dk, dkd); Back(dv, dvd);
+    }
+
+    /// <summary>The reference's dense sigmoid loss (Loss/SigmoidLoss Forward + Backward) on already normalised rows, in float64; gradients accumulated like the kernel's.</summary>
+    public static SigLip.Backends.Managed.Kernels.SigmoidLossValue SigmoidLoss(T[]? dx, T[]? dy, T[] x, T[] y, int n, int width, double logitScale, double logitBias)
+    {
+        var logits = new double[n * n];
+        double[] xd = W(x), yd = W(y);
+        double scale = Math.Exp(logitScale);
+        double loss = Reference.Loss.SigmoidLoss.Forward(logits, xd, yd, n, width, scale, logitBias);
+        double[] dxd = dx is null ? new double[n * width] : W(dx), dyd = dy is null ? new double[n * width] : W(dy);
+        var g = Reference.Loss.SigmoidLoss.Backward(dxd, dyd, logits, xd, yd, n, width, scale);
+        Back(dx, dxd); Back(dy, dyd);
+        return new SigLip.Backends.Managed.Kernels.SigmoidLossValue(loss, g.LogitScale, g.LogitBias);
     }
 }

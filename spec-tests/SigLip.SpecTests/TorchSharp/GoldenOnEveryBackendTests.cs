@@ -17,6 +17,8 @@ public sealed class GoldenOnEveryBackendTests(ITestOutputHelper output)
     public static TheoryData<string, string> Backends => new()
     {
         { "reference", "" },
+        { "managed", "float64" },
+        { "managed", "float32" },
         { "torch", "float64" },
         { "torch", "float32" },
         { "torch", "bfloat16" },
@@ -34,7 +36,7 @@ public sealed class GoldenOnEveryBackendTests(ITestOutputHelper output)
         var provider = registry.Find(backendName);
         var probe = provider.Probe();
         Skip.If(!probe.CanStart, $"backend '{backendName}' cannot start on this machine: {probe.Reason}");
-        using var backend = provider.Start(new BackendOptions(DType: dtype.Length == 0 ? null : dtype));
+        using var backend = provider.Start(new BackendOptions(DType: dtype.Length == 0 ? null : DTypes.Parse(dtype)));
         var report = GoldenVerifier.Verify(backend, RepoPaths.Golden);
         output.WriteLine($"{report.Backend} on {report.Device}, {report.DType}: {report.Cases.Count} cases");
         foreach (var note in report.Notes) output.WriteLine($"note: {note}");

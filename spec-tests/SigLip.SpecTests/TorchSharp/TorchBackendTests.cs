@@ -19,7 +19,7 @@ internal static class TorchCpu
         // Reported by the runner as Skipped (with the reason), never as a pass: callers are [SkippableFact]/[SkippableTheory].
         Skip.If(!probe.CanStart, $"backend 'torch' cannot start on this machine: {probe.Reason}");
         output.WriteLine($"backend 'torch' ({dtype ?? "default dtype"}) started");
-        return provider.Start(new BackendOptions(DType: dtype));
+        return provider.Start(new BackendOptions(DType: dtype is null ? null : DTypes.Parse(dtype)));
     }
 
     /// <summary>float32 against HF's float64: ~1000 float32 roundoffs (6e-8) relative, and an absolute floor for
@@ -57,7 +57,7 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
     public void Forward_outputs_and_every_gradient_match_HF(string dtype)
     {
         using var backend = TorchCpu.Start(output, dtype);
-        Assert.Equal(dtype, backend.DType);
+        Assert.Equal(dtype, backend.DType.Name());
         var tolerance = dtype == "float64" ? Tolerance.Float64 : TorchCpu.Float32;
         var f = TinyFixture.Instance;
         using var model = backend.CreateModel(f.Config, f.Parameters);
@@ -198,7 +198,7 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         var badIds = new TokenIds(1, 3, [0, 1, 9999]);
         Assert.Contains("9999", Assert.Throws<ArgumentException>(() => model.EmbedTexts(badIds)).Message);
         var provider = TorchBackends.Providers().Single(p => p.Name == TorchBackends.CpuName);
-        Assert.Contains("float16", Assert.Throws<ArgumentException>(() => provider.Start(new BackendOptions(DType: "float16"))).Message);
+        Assert.Contains("float16", Assert.Throws<ArgumentException>(() => DTypes.Parse("float16")).Message);
     }
 
     [SkippableFact]

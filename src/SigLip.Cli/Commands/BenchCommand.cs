@@ -10,7 +10,8 @@ using SigLip.Reference.IO;
 using SigLip.Reference.Models;
 using SigLip.Reference.Training;
 using SigLip.Reference.Layers;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed;
+using SigLip.Backends.Managed.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -111,7 +112,6 @@ internal static class BenchCommand
     private static Report Run(bool quick, string[]? only, int threads, bool settle, TextWriter log)
     {
         var settings = quick ? new Settings(1, 3, settle) : new Settings(2, 7, settle);
-        KernelSettings.Threads = threads;
         var torchProblem = LibTorchRuntime.CpuProblem();
         if (torchProblem is null) torch.set_num_threads(threads);
         var machine = DescribeMachine(torchProblem, threads);
@@ -134,13 +134,12 @@ internal static class BenchCommand
             ("matmul 1024x1024x1024", () => MatMulItem(1024, settings, torchProblem)),
             ("matmul 2048x2048x2048", () => MatMulItem(2048, settings, torchProblem)),
             ("sigmoid loss fwd+bwd n=4096 d=768", () => LossItem(4096, 768, settings, torchProblem)),
-            ("encoder layer fwd+bwd B/16 width, batch 8x196", () => LayerItem<float>(settings, torchProblem, modelLayer: false)),
+            ("encoder layer fwd+bwd B/16 width, batch 8x196", () => LayerItem<float>(settings, torchProblem, modelLayer: false, threads)),
             // The readable loops at this size take minutes: measured on the fast path only.
             ("encoder layer fwd+bwd B/16 width, batch 8x196, reference EncoderLayer",
-                () => KernelSettings.UseFastPath ? LayerItem<double>(settings, torchProblem, modelLayer: true)
-                    : new Item("encoder layer fwd+bwd B/16 width, batch 8x196, reference EncoderLayer", "float64", double.NaN, null, null, null, null, null, null, null, "skipped: SIGLIP_KERNELS=naive")),
-            ("training step, built-in model", () => TrainingStepItem("float64", settings, torchProblem)),
-            ("training step, built-in model (libtorch float32)", () => TrainingStepItem("float32", settings, torchProblem)),
+                () => LayerItem<double>(settings, torchProblem, modelLayer: true, threads)),
+            ("training step, built-in model", () => TrainingStepItem(DType.Float64, settings, torchProblem, threads)),
+            ("training step, built-in model (libtorch float32)", () => TrainingStepItem(DType.Float32, settings, torchProblem, threads)),
         };
         foreach (var (name, run) in workloads)
         {
@@ -396,7 +395,7 @@ internal static class BenchCommand
             "managed: L2Normalize + SigmoidLossKernels (logits in slabs of <= 2^20 elements); libtorch: the dense loss with autograd");
     }
 
-    private static Item LayerItem<T>(Settings s, string? torchProblem, bool modelLayer) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    private static Item LayerItem<T>(Settings s, string? torchProblem, bool modelLayer, int threads) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         const int batch = 8, tokens = 196, width = 768, heads = 12, intermediate = 3072;
         string dtype = typeof(T) == typeof(float) ? "float32" : "float64";
@@ -438,7 +437,8 @@ internal static class BenchCommand
         }
         else
         {
-            // The model's own layer (Layers/EncoderLayer, float64 only), dispatching per KernelSettings.Mode.
+            // The model's own layer (Layers/EncoderLayer, float64) on the managed backend's operations.
+            var ops = new ManagedOps(DType.Float64, threads);
             if (typeof(T) != typeof(double)) throw new InvalidOperationException("The reference EncoderLayer is float64 only.");
             var d = arrays.Cast<double[]>().ToArray();
             var reference = new EncoderLayerWeights(new NormWeights(d[0], d[1]),
@@ -455,10 +455,10 @@ internal static class BenchCommand
             {
                 foreach (var g in gradArrays) Array.Clear(g);
                 Array.Clear(dxd);
-                EncoderLayer.Forward(saved, xd, reference, batch, tokens, width, heads, intermediate, 1e-6);
-                EncoderLayer.Backward(dxd, grads, dyd, saved, xd, reference, batch, tokens, width, heads, intermediate);
+                EncoderLayer.Forward(saved, xd, reference, batch, tokens, width, heads, intermediate, 1e-6, ops);
+                EncoderLayer.Backward(dxd, grads, dyd, saved, xd, reference, batch, tokens, width, heads, intermediate, ops);
             };
-            managedNote = $"managed: the reference's Layers/EncoderLayer (kernels: {KernelSettings.Mode}), saved activations allocated once";
+            managedNote = $"managed: the reference's Layers/EncoderLayer on the managed backend's operations ({ops.Name}), saved activations allocated once";
         }
         void Managed() => managedStep();
         if (torchProblem is not null)
@@ -505,9 +505,9 @@ internal static class BenchCommand
     /// settings) on one fixed batch: ForwardBackward + OptimizerStep through the backend contract.
     /// The reference backend computes in float64 only; libtorch runs in <paramref name="torchDType"/>.
     /// </summary>
-    private static Item TrainingStepItem(string torchDType, Settings s, string? torchProblem)
+    private static Item TrainingStepItem(DType torchDType, Settings s, string? torchProblem, int threads)
     {
-        string name = torchDType == "float64" ? "training step, built-in model" : "training step, built-in model (libtorch float32)";
+        string name = torchDType == DType.Float64 ? "training step, built-in model" : "training step, built-in model (libtorch float32)";
         var config = BuiltInRecipe.Config();
         var recipe = BuiltInRecipe.Settings;
         var parameters = ModelInit.Random(config, recipe.Seed);
@@ -515,7 +515,7 @@ internal static class BenchCommand
         using (var stream = new BatchStream(BuiltInRecipe.TrainData(), BuiltInRecipe.Tokenizer(), recipe.Seed, recipe.BatchSize,
                    config.Text.MaxPositionEmbeddings, config.Vision.NumChannels, config.Vision.ImageSize))
             batch = stream.Next();
-        using var managedBackend = new ReferenceBackendProvider().Start(new BackendOptions());
+        using var managedBackend = new ManagedBackendProvider().Start(new BackendOptions(DType: DType.Float64, Threads: threads));
         using var managed = managedBackend.CreateModel(config, parameters);
         double managedLoss = 0, torchLoss = 0;
         void Managed()
@@ -524,7 +524,7 @@ internal static class BenchCommand
             managed.OptimizerStep(recipe.Optimizer ?? new AdamWSettings(), recipe.LearningRate);
         }
         string what = $"batch {recipe.BatchSize}, width {config.Vision.HiddenSize}, {config.Vision.NumHiddenLayers}+{config.Text.NumHiddenLayers} layers, " +
-            $"{config.Vision.ImageSize}px/{config.Vision.PatchSize}, text {config.Text.MaxPositionEmbeddings}; managed = reference backend (float64, kernels: {KernelSettings.Mode})";
+            $"{config.Vision.ImageSize}px/{config.Vision.PatchSize}, text {config.Text.MaxPositionEmbeddings}; managed = managed backend (float64, {threads} threads)";
         if (torchProblem is not null)
             return Make(name, "float64", Time(Managed, null, s), null, null, null, $"libtorch unavailable: {torchProblem}; {what}");
         using var torchBackend = TorchBackends.Providers().First(p => p.Name == TorchBackends.CpuName).Start(new BackendOptions(DType: torchDType));
@@ -539,8 +539,8 @@ internal static class BenchCommand
         Torch();
         string agreement = $"first-step loss {managedLoss:R} vs {torchLoss:R}";
         var ms = Time(Managed, Torch, s);
-        string dtype = torchDType == "float64" ? "float64" : "float64 vs float32";
-        return Make(name, dtype, ms, torchDType == "float64" ? "time <= 2x libtorch" : null, torchDType == "float64" ? r => r <= 2 : null, agreement, what);
+        string dtype = torchDType == DType.Float64 ? "float64" : "float64 vs float32";
+        return Make(name, dtype, ms, torchDType == DType.Float64 ? "time <= 2x libtorch" : null, torchDType == DType.Float64 ? r => r <= 2 : null, agreement, what);
     }
 
     // ------------------------------------------------------------------ machine
@@ -566,7 +566,7 @@ internal static class BenchCommand
             ? $"TorchSharp {typeof(torch).Assembly.GetName().Version} / libtorch CPU, {torch.get_num_threads()} threads"
             : $"unavailable ({torchProblem})";
         return new Machine(cpu, Environment.ProcessorCount, string.Join("+", isa),
-            $"Vector256+FMA kernels ({KernelSettings.Describe()})", lib,
+            $"Vector256+FMA kernels ({ManagedBackend.DescribeCpu() + $", {threads} threads"})", lib,
             $"{RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}", LoadAverage() ?? "unknown", null, LibTorchEnvironment());
     }
 

@@ -38,9 +38,9 @@ internal static class EvalCommand
             string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
             var loaded = HfCheckpoint.Load(folder);
             var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);
-            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype)));
+            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: CliBackends.ParseDType(parse.GetValue(dtype))));
             using var model = started.CreateModel(loaded.Config, loaded.Parameters);
-            AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType)})");
+            AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType.Name())})");
 
             EvaluationReport result;
             if (parse.GetValue(data) is { } dataFolder)
@@ -61,7 +61,7 @@ internal static class EvalCommand
                 result.WriteJson(path, [
                     new("checkpoint", folder),
                     new("backend", started.Name),
-                    new("dtype", started.DType),
+                    new("dtype", started.DType.Name()),
                     new("seconds", watch.Elapsed.TotalSeconds),
                 ]);
                 AnsiConsole.MarkupLine($"Report written to [bold]{Markup.Escape(path)}[/]");

@@ -83,7 +83,7 @@ internal static class GoldenCommand
             }
             else if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--cases {dir}: no such folder.");
             var registry = CliBackends.Registry();
-            using var started = registry.Start(parse.GetValue(backend)!, new BackendOptions(DType: parse.GetValue(dtype), LibTorchPath: parse.GetValue(libtorch)));
+            using var started = registry.Start(parse.GetValue(backend)!, new BackendOptions(DType: CliBackends.ParseDType(parse.GetValue(dtype)), LibTorchPath: parse.GetValue(libtorch)));
             var filter = parse.GetValue(only);
             var result = GoldenVerifier.Verify(started, dir, filter is null ? null : n => n.Contains(filter, StringComparison.OrdinalIgnoreCase),
                 name => Console.Error.WriteLine($"running {name} ..."));
@@ -104,7 +104,7 @@ internal static class GoldenCommand
     {
         // Logs and pipes get Spectre's 80 columns, which would cut parameter names: widen them.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
-        AnsiConsole.MarkupLine($"backend [bold]{Markup.Escape(report.Backend)}[/] on {Markup.Escape(report.Device)}, dtype {Markup.Escape(report.DType)}; cases from {Markup.Escape(report.CasesDir)}");
+        AnsiConsole.MarkupLine($"backend [bold]{Markup.Escape(report.Backend)}[/] on {Markup.Escape(report.Device)}, dtype {Markup.Escape(report.DType.Name())}; cases from {Markup.Escape(report.CasesDir)}");
         foreach (var note in report.Notes) AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(note)}");
         foreach (var c in report.Cases)
         {

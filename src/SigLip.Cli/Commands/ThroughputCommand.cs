@@ -64,7 +64,7 @@ internal static class ThroughputCommand
         var probe = provider.Probe(libtorch);
         if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{provider.Name}' cannot start on this machine: {probe.Reason}");
         long? memoryBefore = provider.IsCuda ? GpuInfo.UsedBytes() : null;
-        using var backend = (TorchBackend)provider.Start(new BackendOptions(DType: dtype, LibTorchPath: libtorch));
+        using var backend = (TorchBackend)provider.Start(new BackendOptions(DType: CliBackends.ParseDType(dtype), LibTorchPath: libtorch));
         Console.WriteLine($"backend {backend.Name} on {backend.Device}, {backend.DType}; config {configName} ({ParameterLayout.Count(config):N0} parameters), batch {batch}, loss chunks {chunks}");
 
         using var model = backend.CreateRandomModel(config);
@@ -113,8 +113,8 @@ internal static class ThroughputCommand
             $"(vision {Si(flops.VisionMatmul)}FLOP + text {Si(flops.TextMatmul)}FLOP; the token embedding table is a lookup, not counted) " +
             $"+ attention scores and values 12 x T^2 x H per layer ({Si(flops.Attention)}FLOP) + loss 6 x batch x D ({Si(flops.Loss)}FLOP)");
         Console.WriteLine($"achieved {Si(achieved)}FLOP/s; a large {MatmulDTypeName(backend)} matmul reaches {Si(matmulPeak)}FLOP/s here: {achieved / matmulPeak:P1} of it");
-        if (provider.IsCuda && SpecPeak(backend.Device, backend.DType) is { } spec)
-            Console.WriteLine($"model-FLOPs utilisation {achieved / spec.Flops:P1} of the {spec.Name} spec-sheet dense {backend.DType} peak {spec.Flops / 1e12:F0} TFLOP/s");
+        if (provider.IsCuda && SpecPeak(backend.Device, backend.DType.Name()) is { } spec)
+            Console.WriteLine($"model-FLOPs utilisation {achieved / spec.Flops:P1} of the {spec.Name} spec-sheet dense {backend.DType.Name()} peak {spec.Flops / 1e12:F0} TFLOP/s");
         bool comparable = provider.IsCuda && configName.StartsWith("b16", StringComparison.OrdinalIgnoreCase) && batch == 256 && dtype == "bfloat16";
         Console.WriteLine($"PyTorch 2.11 eager (HF SiglipModel B/16-224, batch 256, bf16 autocast, AdamW) on one H200: {PyTorchH200PairsPerSecond:N0} pairs/s, 29.0 GiB peak (anchors.md)" +
             (comparable ? $": this run is {pairsPerSecond / PyTorchH200PairsPerSecond:F2}x that{(backend.Device.Contains("H200") ? "" : " (but on another card)")}" : " (not comparable: another backend, config, batch or dtype)"));

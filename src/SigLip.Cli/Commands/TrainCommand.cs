@@ -89,8 +89,8 @@ internal static class TrainCommand
         }
 
         var registry = CliBackends.Registry();
-        using var backend = registry.Start(o.Backend, new BackendOptions(o.DType, o.LibTorch, o.Seed ?? 0));
-        AnsiConsole.MarkupLine($"Backend [bold]{Markup.Escape(backend.Name)}[/] on {Markup.Escape(backend.Device)}, {Markup.Escape(backend.DType)}.");
+        using var backend = registry.Start(o.Backend, new BackendOptions(CliBackends.ParseDType(o.DType), o.LibTorch, o.Seed ?? 0));
+        AnsiConsole.MarkupLine($"Backend [bold]{Markup.Escape(backend.Name)}[/] on {Markup.Escape(backend.Device)}, {Markup.Escape(backend.DType.Name())}.");
         GoldenGate(backend, o);
 
         // The model's image size and text settings decide how the data is read: from the checkpoint
@@ -144,7 +144,7 @@ internal static class TrainCommand
             {
                 ["backend"] = backend.Name,
                 ["device"] = backend.Device,
-                ["dtype"] = backend.DType,
+                ["dtype"] = backend.DType.Name(),
                 ["steps"] = result.Steps,
                 ["batch_size"] = settings.BatchSize,
                 ["loss"] = settings.LossSettings.Kind.ToString().ToLowerInvariant(),

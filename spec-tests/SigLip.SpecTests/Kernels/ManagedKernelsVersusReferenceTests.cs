@@ -1,18 +1,19 @@
 using System.Numerics;
 using FsCheck.Fluent;
 using SigLip.Reference.Numerics;
-using SigLip.Reference.Numerics.Kernels;
+using SigLip.Backends.Managed.Kernels;
 using SigLip.SpecTests.Support;
 using Xunit.Abstractions;
 
 namespace SigLip.SpecTests.Kernels;
 
 /// <summary>
-/// Each fast kernel (Linear, LayerNorm, GELU, attention, sigmoid loss) equals its naive twin within
+/// Each managed kernel (Linear, LayerNorm, GELU, attention, sigmoid loss) equals the reference layer
+/// (the specification's float64 loop, through <see cref="ReferenceTwin{T}"/>) within
 /// <see cref="KernelTolerances"/> for float64 and float32, on shapes that are not multiples of any
 /// block or vector width. Backward kernels are checked with non-zero initial gradients, because they accumulate.
 /// </summary>
-public sealed class KernelTwinTests(ITestOutputHelper output)
+public sealed class ManagedKernelsVersusReferenceTests(ITestOutputHelper output)
 {
     private static readonly int[] Rows = [1, 2, 7, 33, 65];
     private static readonly int[] Widths = [1, 3, 8, 17, 33, 65, 130];
@@ -42,12 +43,12 @@ public sealed class KernelTwinTests(ITestOutputHelper output)
         var yF = new T[r * o];
         var yN = new T[r * o];
         LinearKernels.Forward(yF, x, w, b, r, i, o);
-        LinearKernels.ForwardNaive(yN, x, w, b, r, i, o);
+        ReferenceTwin<T>.LinearForward(yN, x, w, b, r, i, o);
         var tol = Scaled<T>(i);
         TestData.Close(yF, yN, tol, "linear y");
         T[] dxF = TestData.As<T>(dx0), dxN = TestData.As<T>(dx0), dwF = TestData.As<T>(dw0), dwN = TestData.As<T>(dw0), dbF = TestData.As<T>(db0), dbN = TestData.As<T>(db0);
         LinearKernels.Backward(dxF, dwF, dbF, dy, x, w, r, i, o);
-        LinearKernels.BackwardNaive(dxN, dwN, dbN, dy, x, w, r, i, o);
+        ReferenceTwin<T>.LinearBackward(dxN, dwN, dbN, dy, x, w, r, i, o);
         TestData.Close(dxF, dxN, Scaled<T>(o), "linear dx");
         TestData.Close(dwF, dwN, Scaled<T>(r), "linear dW");
         TestData.Close(dbF, dbN, Scaled<T>(r), "linear db");
@@ -82,14 +83,14 @@ public sealed class KernelTwinTests(ITestOutputHelper output)
         var dx0 = TestData.Uniform(rng, r * c);
         T[] yF = new T[r * c], yN = new T[r * c], mF = new T[r], mN = new T[r], sF = new T[r], sN = new T[r];
         LayerNormKernels.Forward(yF, mF, sF, x, w, b, r, c, 1e-6);
-        LayerNormKernels.ForwardNaive(yN, mN, sN, x, w, b, r, c, 1e-6);
+        ReferenceTwin<T>.LayerNormForward(yN, mN, sN, x, w, b, r, c, 1e-6);
         var tol = Scaled<T>(c);
         TestData.Close(yF, yN, tol, "layernorm y");
         TestData.Close(mF, mN, tol, "layernorm mean");
         TestData.Close(sF, sN, tol, "layernorm rstd");
         T[] dxF = TestData.As<T>(dx0), dxN = TestData.As<T>(dx0), dwF = TestData.As<T>(dx0[..c]), dwN = TestData.As<T>(dx0[..c]), dbF = TestData.As<T>(dx0[..c]), dbN = TestData.As<T>(dx0[..c]);
         LayerNormKernels.Backward(dxF, dwF, dbF, dy, x, w, mN, sN, r, c);
-        LayerNormKernels.BackwardNaive(dxN, dwN, dbN, dy, x, w, mN, sN, r, c);
+        ReferenceTwin<T>.LayerNormBackward(dxN, dwN, dbN, dy, x, w, mN, sN, r, c);
         TestData.Close(dxF, dxN, tol, "layernorm dx");
         TestData.Close(dwF, dwN, Scaled<T>(r), "layernorm dw");
         TestData.Close(dbF, dbN, Scaled<T>(r), "layernorm db");
@@ -110,12 +111,12 @@ public sealed class KernelTwinTests(ITestOutputHelper output)
         var dx0 = TestData.Uniform(rng, n);
         T[] yF = new T[n], yN = new T[n];
         GeluKernels.Forward(yF, x, n);
-        GeluKernels.ForwardNaive(yN, x, n);
+        ReferenceTwin<T>.GeluForward(yN, x, n);
         var tol = KernelTolerances.For<T>();
         TestData.Close(yF, yN, tol, "gelu y");
         T[] dxF = TestData.As<T>(dx0), dxN = TestData.As<T>(dx0);
         GeluKernels.Backward(dxF, dy, x, n);
-        GeluKernels.BackwardNaive(dxN, dy, x, n);
+        ReferenceTwin<T>.GeluBackward(dxN, dy, x, n);
         TestData.Close(dxF, dxN, tol, "gelu dx");
         return true;
     }
@@ -148,13 +149,13 @@ public sealed class KernelTwinTests(ITestOutputHelper output)
         T[] cF = new T[s.B * s.Nq * h], cN = new T[s.B * s.Nq * h];
         T[] pF = new T[s.B * s.Heads * s.Nq * s.Nk], pN = new T[s.B * s.Heads * s.Nq * s.Nk];
         AttentionKernels.Forward(cF, pF, q, k, v, s.B, s.Nq, s.Nk, s.Heads, s.D, scale);
-        AttentionKernels.ForwardNaive(cN, pN, q, k, v, s.B, s.Nq, s.Nk, s.Heads, s.D, scale);
+        ReferenceTwin<T>.AttentionForward(cN, pN, q, k, v, s.B, s.Nq, s.Nk, s.Heads, s.D, scale);
         var tol = Scaled<T>(Math.Max(s.D, s.Nk));
         TestData.Close(pF, pN, tol, "attention probs");
         TestData.Close(cF, cN, tol, "attention context");
         T[] dqF = TestData.As<T>(dq0), dqN = TestData.As<T>(dq0), dkF = TestData.As<T>(dk0), dkN = TestData.As<T>(dk0), dvF = TestData.As<T>(dk0), dvN = TestData.As<T>(dk0);
         AttentionKernels.Backward(dqF, dkF, dvF, dc, q, k, v, pN, s.B, s.Nq, s.Nk, s.Heads, s.D, scale);
-        AttentionKernels.BackwardNaive(dqN, dkN, dvN, dc, q, k, v, pN, s.B, s.Nq, s.Nk, s.Heads, s.D, scale);
+        ReferenceTwin<T>.AttentionBackward(dqN, dkN, dvN, dc, q, k, v, pN, s.B, s.Nq, s.Nk, s.Heads, s.D, scale);
         var tolB = Scaled<T>(Math.Max(s.D, Math.Max(s.Nk, s.Nq)));
         TestData.Close(dqF, dqN, tolB, "attention dq");
         TestData.Close(dkF, dkN, tolB, "attention dk");
@@ -189,7 +190,7 @@ public sealed class KernelTwinTests(ITestOutputHelper output)
         var dx0 = TestData.Uniform(rng, s.N * s.D);
         T[] dxF = TestData.As<T>(dx0), dxN = TestData.As<T>(dx0), dyF = TestData.As<T>(dx0), dyN = TestData.As<T>(dx0);
         var f = SigmoidLossKernels.ForwardBackward(dxF, dyF, x, y, s.N, s.D, s.Scale, s.Bias);
-        var nv = SigmoidLossKernels.ForwardBackwardNaive(dxN, dyN, x, y, s.N, s.D, s.Scale, s.Bias);
+        var nv = ReferenceTwin<T>.SigmoidLoss(dxN, dyN, x, y, s.N, s.D, s.Scale, s.Bias);
         // Each gradient element sums n terms; scalar results sum n² terms divided by n.
         var tol = Scaled<T>(Math.Max(s.N, s.D));
         string at = $"n={s.N} d={s.D} t'={s.Scale} b={s.Bias}";
