@@ -68,6 +68,23 @@ public sealed class ConsumerProjectTests(PackagingFixture packages, ITestOutputH
         AgreesWithThePaper(printed!);
     }
 
+    /// <summary>
+    /// The same through the managed backend package's README sample, in float64 on its own kernels:
+    /// pure managed code, so it runs on any machine.
+    /// </summary>
+    [Fact]
+    public void The_managed_backend_README_sample_runs_against_the_package_and_computes_the_loss()
+    {
+        var sample = CSharpSample(Path.Combine(RepoPaths.Root, "backends", "SigLip.Backends.Managed", "README.md"));
+        // The sample starts `managed` in float64; the test's lines use it.
+        var (sampleOutput, printed) = BuildAndRun("consumer-managed", ManagedId, sample, """
+            SigLip.Reference.Backends.LossResult result = backend.Loss(testImages, testTexts, LOGIT_SCALE, LOGIT_BIAS, new SigLip.Reference.Backends.LossOptions());
+            """);
+        Assert.True(sampleOutput.Count == 1 && sampleOutput[0].StartsWith("managed: float64 on cpu", StringComparison.Ordinal),
+            $"the sample should print one line naming the backend, its dtype and its device; it printed:\n{string.Join("\n", sampleOutput)}");
+        AgreesWithThePaper(printed!);
+    }
+
     /// <summary>The one ```csharp block of a README, verbatim.</summary>
     private static string CSharpSample(string readme)
     {

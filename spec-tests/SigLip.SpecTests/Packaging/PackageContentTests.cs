@@ -19,6 +19,7 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
     [Theory]
     [InlineData(LibraryId, "Loss/PairwiseLoss.cs", "M:SigLip.Reference.Loss.PairwiseLoss.Compute(SigLip.Reference.Tensor,SigLip.Reference.Tensor,System.Double,System.Double,SigLip.Reference.Backends.LossOptions,System.Boolean)")]
     [InlineData(BackendId, "TorchBackends.cs", "T:SigLip.Backends.TorchSharp.TorchBackends")]
+    [InlineData(ManagedId, "ManagedOps.cs", "T:SigLip.Backends.Managed.ManagedOps")]
     public void A_library_package_holds_the_assembly_its_XML_docs_a_README_and_its_metadata(string id, string sourceFile, string documentedMember)
     {
         foreach (var (step, elapsed) in packages.Timings) output.WriteLine($"{step}: {elapsed.TotalSeconds:0.0} s");
@@ -78,6 +79,7 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
     [SkippableTheory]
     [InlineData(LibraryId)]
     [InlineData(BackendId)]
+    [InlineData(ManagedId)]
     [InlineData(ToolId)]
     public void The_nuspec_names_the_commit_it_was_packed_from(string id)
     {
@@ -91,6 +93,7 @@ public sealed class PackageContentTests(PackagingFixture packages, ITestOutputHe
     [Theory]
     [InlineData(LibraryId)]
     [InlineData(BackendId)]
+    [InlineData(ManagedId)]
     [InlineData(ToolId)]
     public void Every_package_declares_MIT_and_carries_the_LICENSE_text(string id)
     {

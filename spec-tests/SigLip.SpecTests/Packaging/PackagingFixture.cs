@@ -25,12 +25,14 @@ public sealed class PackagingFixture : IDisposable
 {
     public const string LibraryId = "SigLip.Reference";
     public const string BackendId = "SigLip.Backends.TorchSharp";
+    public const string ManagedId = "SigLip.Backends.Managed";
     public const string ToolId = "SigLip.Cli";
 
     /// <summary>The projects packed, relative to the repository root.</summary>
     public static readonly string[] PackedProjects =
     [
         "src/SigLip.Reference/SigLip.Reference.csproj",
+        "backends/SigLip.Backends.Managed/SigLip.Backends.Managed.csproj",
         "backends/SigLip.Backends.TorchSharp/SigLip.Backends.TorchSharp.csproj",
         "src/SigLip.Cli/SigLip.Cli.csproj",
     ];
@@ -46,7 +48,7 @@ public sealed class PackagingFixture : IDisposable
         File.WriteAllText(Path.Combine(Root, "Directory.Build.targets"), "<Project />\n");
         File.WriteAllText(Path.Combine(Root, "Directory.Packages.props"), "<Project />\n");
 
-        // A solution filter packs the three projects in one build (SigLip.Data comes along as a reference).
+        // A solution filter packs the four projects in one build (SigLip.Data comes along as a reference).
         var filter = Path.Combine(Root, "packages.slnf");
         var solution = Path.Combine(RepoPaths.Root, "SigLip.Reference.sln");
         File.WriteAllText(filter,
@@ -55,7 +57,7 @@ public sealed class PackagingFixture : IDisposable
         var pack = Run("dotnet", ["pack", filter, "-c", "Release", "-o", Feed, "--disable-build-servers", "-nodeReuse:false"],
             Root, TimeSpan.FromMinutes(15), new Dictionary<string, string?> { ["SIGLIP_ARTIFACTS"] = Path.Combine(Root, "artifacts") });
         PackLog = pack.Describe();
-        Timings.Add(("dotnet pack (3 packages)", pack.Elapsed));
+        Timings.Add(("dotnet pack (4 packages)", pack.Elapsed));
         if (pack.ExitCode != 0) throw new InvalidOperationException($"dotnet pack of the repository's packages failed.\n{PackLog}");
         _toolPath = new Lazy<string>(InstallTool);
     }
