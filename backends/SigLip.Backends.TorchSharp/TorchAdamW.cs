@@ -105,31 +105,7 @@ internal sealed class TorchAdamW : IDisposable
     /// <summary>Every name must be present with the right shape, and no others; checked before anything changes.</summary>
     public void SetState(IReadOnlyDictionary<string, HostTensor> state)
     {
-        var expected = new HashSet<string>(StringComparer.Ordinal) { ReferenceAdamW.StepName };
-        foreach (var slot in _slots)
-        {
-            expected.Add(ReferenceAdamW.ExpAvgPrefix + slot.Spec.Name);
-            expected.Add(ReferenceAdamW.ExpAvgSqPrefix + slot.Spec.Name);
-        }
-        var unexpected = state.Keys.Where(k => !expected.Contains(k)).ToList();
-        if (unexpected.Count > 0)
-            throw new ArgumentException($"Optimizer state: unexpected tensor(s) {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")}; " +
-                "expected only 'step' and exp_avg./exp_avg_sq. of the trainable parameters (was the checkpoint saved with other locked towers or another config?).");
-        var missing = expected.Where(k => !state.ContainsKey(k)).ToList();
-        if (missing.Count > 0)
-            throw new ArgumentException($"Optimizer state: missing tensor(s) {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")}.");
-        var step = state[ReferenceAdamW.StepName];
-        if (step.Size != 1 || !(step.Data[0] >= 0) || step.Data[0] != Math.Floor(step.Data[0]))
-            throw new ArgumentException($"Optimizer state: 'step' must be one non-negative whole number, got {HostTensor.ShapeToString(step.Shape)} {string.Join(", ", step.Data.Take(3))}.");
-        foreach (var slot in _slots)
-            foreach (var name in new[] { ReferenceAdamW.ExpAvgPrefix + slot.Spec.Name, ReferenceAdamW.ExpAvgSqPrefix + slot.Spec.Name })
-            {
-                var t = state[name];
-                if (!t.Shape.SequenceEqual(slot.Spec.Shape))
-                    throw new ArgumentException($"Optimizer state: '{name}' has shape {HostTensor.ShapeToString(t.Shape)}, expected {HostTensor.ShapeToString(slot.Spec.Shape)}.");
-                if (t.Data.Any(x => !double.IsFinite(x)))
-                    throw new ArgumentException($"Optimizer state: '{name}' holds NaN or infinite values.");
-            }
+        long step = ReferenceAdamW.CheckState(state, _slots.Select(slot => slot.Spec).ToList());
         using var noGrad = no_grad();
         foreach (var slot in _slots)
         {
@@ -138,7 +114,7 @@ internal sealed class TorchAdamW : IDisposable
             slot.ExpAvg.copy_(m);
             slot.ExpAvgSq.copy_(v);
         }
-        StepCount = (long)step.Data[0];
+        StepCount = step;
     }
 
     private static void Validate(AdamWSettings s, double learningRate) => s.Validate(learningRate);

@@ -1,5 +1,7 @@
 using SigLip.Data.Images;
 using SigLip.Reference;
+using SigLip.Reference.Backends;
+using SigLip.Reference.Evaluation;
 using SkiaSharp;
 
 namespace SigLip.Data;
@@ -43,6 +45,19 @@ public sealed class ImageLoader
 
     /// <summary>Pixel values [3, S, S] of an encoded image held in memory.</summary>
     public Tensor Load(byte[] encoded, string source) => ToPixelValues(Resize(Decode(encoded, source), ImageSize, ImageSize, Resampler));
+
+    /// <summary>
+    /// L2-normalised image embeddings [N, D] of image files, decoded and embedded a batch at a time
+    /// (<see cref="Embeddings.OfImages(ISiglipModel, int, Func{int, int, Tensor}, int)"/>); an unreadable file is an error naming it.
+    /// </summary>
+    public Tensor Embed(ISiglipModel model, IReadOnlyList<string> paths, int batchSize = 16)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(paths);
+        if (ImageSize != model.Config.Vision.ImageSize)
+            throw new ArgumentException($"The image loader makes {ImageSize}x{ImageSize} images but the model's vision_config.image_size is {model.Config.Vision.ImageSize}.");
+        return Embeddings.OfImages(model, paths.Count, (start, count) => LoadBatch(paths.Skip(start).Take(count).ToList()), batchSize);
+    }
 
     /// <summary>Pixel values [B, 3, S, S] of several files.</summary>
     public Tensor LoadBatch(IReadOnlyList<string> paths) => Stack(paths.Select(Load).ToList(), ImageSize);

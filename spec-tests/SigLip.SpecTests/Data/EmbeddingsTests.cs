@@ -1,5 +1,6 @@
 using SigLip.Data;
 using SigLip.Reference;
+using SigLip.Reference.Evaluation;
 using SigLip.Reference.IO;
 using SigLip.Reference.Numerics;
 using SigLip.SpecTests.Support;

@@ -3,6 +3,8 @@ using System.Text.Json;
 using SigLip.Reference.Training;
 using Xunit.Abstractions;
 
+using SigLip.SpecTests.Support;
+
 namespace SigLip.SpecTests.Training;
 
 /// <summary>`siglip train` end to end, as a user runs it (the CLI in its own process).</summary>

@@ -6,6 +6,8 @@ using SigLip.Reference.Models;
 using SigLip.Reference.Training;
 using Xunit.Abstractions;
 
+using SigLip.SpecTests.Support;
+
 namespace SigLip.SpecTests.Training;
 
 public sealed class TrainerTests(ITestOutputHelper output)

@@ -20,14 +20,6 @@ internal static class TrainingFixtures
         new VisionConfig(HiddenSize: 10, IntermediateSize: 12, NumHiddenLayers: 1, NumAttentionHeads: 5, NumChannels: 3, ImageSize: 8, PatchSize: 4));
 }
 
-/// <summary>A folder under the temp path, deleted on dispose.</summary>
-internal sealed class TempFolder : IDisposable
-{
-    public TempFolder() => Directory.CreateDirectory(Path);
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "siglip-train-tests-" + Guid.NewGuid().ToString("N"));
-    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
-}
-
 /// <summary>Passes a source through, but example <paramref name="poisonIndex"/> has a NaN pixel.</summary>
 internal sealed class PoisonedSource(IImageTextSource inner, long poisonIndex) : IImageTextSource
 {

@@ -1,3 +1,4 @@
+using SigLip.Reference.Evaluation;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -37,8 +38,8 @@ internal static class EmbedCommand
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
             bool isImages = imagePaths.Length > 0;
             Tensor embeds = isImages
-                ? Embeddings.EmbedImages(model, new ImageLoader(pretrained.Config.Vision.ImageSize), imagePaths)
-                : Embeddings.EmbedTexts(model, pretrained.Tokenizer, textList, pretrained.MaxLength);
+                ? new ImageLoader(pretrained.Config.Vision.ImageSize).Embed(model, imagePaths)
+                : Embeddings.OfTexts(model, pretrained.Tokenizer, textList, pretrained.MaxLength);
             string name = isImages ? OutputNames.ImageEmbeds : OutputNames.TextEmbeds;
             var outPath = parse.GetValue(output);
             if (outPath is null)

@@ -1,3 +1,4 @@
+using SigLip.Reference.Evaluation;
 using System.CommandLine;
 using System.Globalization;
 using SigLip.Data;
@@ -31,8 +32,8 @@ internal static class SimilarityCommand
             var registry = CliBackends.Registry();
             using var started = registry.Start(parse.GetValue(backend)!);
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
-            var imageEmbeds = Embeddings.EmbedImages(model, new ImageLoader(pretrained.Config.Vision.ImageSize), imagePaths);
-            var textEmbeds = Embeddings.EmbedTexts(model, pretrained.Tokenizer, textList, pretrained.MaxLength);
+            var imageEmbeds = new ImageLoader(pretrained.Config.Vision.ImageSize).Embed(model, imagePaths);
+            var textEmbeds = Embeddings.OfTexts(model, pretrained.Tokenizer, textList, pretrained.MaxLength);
             double scale = pretrained.Parameters[ParameterLayout.LogitScale].Data[0], bias = pretrained.Parameters[ParameterLayout.LogitBias].Data[0];
             var p = Embeddings.SigmoidProbabilities(imageEmbeds, textEmbeds, scale, bias);
 

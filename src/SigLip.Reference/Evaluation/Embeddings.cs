@@ -13,17 +13,32 @@ public static class Embeddings
     /// <summary>L2-normalised image embeddings [examples.Count, D].</summary>
     public static Tensor OfImages(ISiglipModel model, IReadOnlyList<ImageTextExample> examples, int batchSize = 64)
     {
-        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(examples);
+        return OfImages(model, examples.Count, (start, count) => ExampleBatch.StackPixels(examples.Skip(start).Take(count).ToArray()), batchSize, "examples");
+    }
+
+    /// <summary>
+    /// L2-normalised image embeddings [count, D] of images that <paramref name="pixels"/> loads a batch at a
+    /// time: pixels(start, n) gives the pixel values [n, C, S, S] of images start..start+n-1 (e.g. decoded
+    /// files, so that only one batch is in memory at once).
+    /// </summary>
+    public static Tensor OfImages(ISiglipModel model, int count, Func<int, int, Tensor> pixels, int batchSize = 64) =>
+        OfImages(model, count, pixels, batchSize, "images");
+
+    private static Tensor OfImages(ISiglipModel model, int count, Func<int, int, Tensor> pixels, int batchSize, string what)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (count < 1) throw new ArgumentException("No images given: at least one image is needed.");
         CheckBatchSize(batchSize);
         var rows = new List<Tensor>();
-        for (int start = 0; start < examples.Count; start += batchSize)
+        for (int start = 0; start < count; start += batchSize)
         {
-            var chunk = examples.Skip(start).Take(batchSize).ToArray();
-            var embeds = model.EmbedImages(ExampleBatch.StackPixels(chunk));
-            rows.Add(Check(embeds, chunk.Length, $"image embeddings of examples {start}..{start + chunk.Length - 1}"));
+            int n = Math.Min(batchSize, count - start);
+            var embeds = model.EmbedImages(pixels(start, n));
+            rows.Add(Check(embeds, n, $"image embeddings of {what} {start}..{start + n - 1}"));
         }
-        return Concatenate(rows, examples.Count);
+        return Concatenate(rows, count);
     }
 
     /// <summary>L2-normalised text embeddings [texts.Count, D], each text tokenized to <paramref name="maxTextLength"/> ids.</summary>
@@ -32,6 +47,9 @@ public static class Embeddings
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(texts);
+        if (texts.Count == 0) throw new ArgumentException("No texts given: at least one text is needed.");
+        if (tokenizer.VocabSize > model.Config.Text.VocabSize)
+            throw new ArgumentException($"The tokenizer has {tokenizer.VocabSize} ids but the model's text_config.vocab_size is {model.Config.Text.VocabSize}: its ids would not all have an embedding.");
         CheckBatchSize(batchSize);
         var rows = new List<Tensor>();
         for (int start = 0; start < texts.Count; start += batchSize)
@@ -58,6 +76,27 @@ public static class Embeddings
                 s[i, j] = dot;
             }
         return s;
+    }
+
+    /// <summary>
+    /// SigLIP's match probabilities [images, texts]: sigmoid(exp(t') * &lt;x_i, y_j&gt; + b) of normalised
+    /// embeddings, t' = logit_scale and b = logit_bias as stored in the checkpoint (HF: sigmoid(logits_per_image)).
+    /// </summary>
+    public static Tensor SigmoidProbabilities(Tensor imageEmbeds, Tensor textEmbeds, double logitScale, double logitBias)
+    {
+        ArgumentNullException.ThrowIfNull(imageEmbeds);
+        ArgumentNullException.ThrowIfNull(textEmbeds);
+        var s = Similarities(imageEmbeds, textEmbeds);
+        int n = s.GetLength(0), m = s.GetLength(1);
+        double scale = Math.Exp(logitScale);
+        var p = new double[n * m];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < m; j++)
+            {
+                double z = scale * s[i, j] + logitBias;
+                p[i * m + j] = z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
+            }
+        return new Tensor([n, m], p);
     }
 
     private static void CheckBatchSize(int batchSize)

@@ -144,8 +144,27 @@ public sealed class AdamW
     /// <summary>Restores <see cref="GetState"/>'s output; every name must be present with the right shape, and no others.</summary>
     public void SetState(IReadOnlyDictionary<string, Tensor> state)
     {
-        var expected = new HashSet<string>(StringComparer.Ordinal) { StepName };
+        long step = CheckState(state, _trainable);
         foreach (var spec in _trainable)
+        {
+            Array.Copy(state[ExpAvgPrefix + spec.Name].Data, _expAvg[spec.Name], spec.Size);
+            Array.Copy(state[ExpAvgSqPrefix + spec.Name].Data, _expAvgSq[spec.Name], spec.Size);
+        }
+        StepCount = step;
+    }
+
+    /// <summary>
+    /// Checks an optimizer state (a checkpoint's) against the trainable parameters before anything is
+    /// restored: exactly 'step' and exp_avg./exp_avg_sq. of each, with the parameters' shapes, all finite,
+    /// and a whole non-negative step count, which it returns. Throws an <see cref="ArgumentException"/>
+    /// saying what is wrong. Every backend's optimizer restores through this check.
+    /// </summary>
+    public static long CheckState(IReadOnlyDictionary<string, Tensor> state, IReadOnlyList<ParameterSpec> trainable)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(trainable);
+        var expected = new HashSet<string>(StringComparer.Ordinal) { StepName };
+        foreach (var spec in trainable)
         {
             expected.Add(ExpAvgPrefix + spec.Name);
             expected.Add(ExpAvgSqPrefix + spec.Name);
@@ -161,8 +180,7 @@ public sealed class AdamW
         var step = state[StepName];
         if (step.Size != 1 || !(step.Data[0] >= 0) || step.Data[0] != Math.Floor(step.Data[0]))
             throw new ArgumentException($"Optimizer state: 'step' must be one non-negative whole number, got {Tensor.ShapeToString(step.Shape)} {string.Join(", ", step.Data.Take(3))}.");
-        // Check everything before changing anything.
-        foreach (var spec in _trainable)
+        foreach (var spec in trainable)
         {
             foreach (var name in new[] { ExpAvgPrefix + spec.Name, ExpAvgSqPrefix + spec.Name })
             {
@@ -173,12 +191,7 @@ public sealed class AdamW
                     throw new ArgumentException($"Optimizer state: '{name}' holds NaN or infinite values.");
             }
         }
-        foreach (var spec in _trainable)
-        {
-            Array.Copy(state[ExpAvgPrefix + spec.Name].Data, _expAvg[spec.Name], spec.Size);
-            Array.Copy(state[ExpAvgSqPrefix + spec.Name].Data, _expAvgSq[spec.Name], spec.Size);
-        }
-        StepCount = (long)step.Data[0];
+        return (long)step.Data[0];
     }
 
     private static void Validate(AdamWSettings s, double learningRate) => s.Validate(learningRate);
