@@ -16,6 +16,26 @@ public enum LossKind
     Softmax,
 }
 
+/// <summary>The names of <see cref="LossKind"/> as options, reports and golden cases write them.</summary>
+public static class LossKinds
+{
+    /// <summary>"sigmoid" or "softmax".</summary>
+    public static string Name(this LossKind kind) => kind switch
+    {
+        LossKind.Sigmoid => "sigmoid",
+        LossKind.Softmax => "softmax",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown loss kind."),
+    };
+
+    /// <summary>The loss a name means ("sigmoid" or "softmax", any case); anything else throws an <see cref="ArgumentException"/> listing both.</summary>
+    public static LossKind Parse(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "sigmoid" => LossKind.Sigmoid,
+        "softmax" => LossKind.Softmax,
+        _ => throw new ArgumentException($"Unknown loss '{name}'; expected sigmoid (SigLIP) or softmax (CLIP)."),
+    };
+}
+
 /// <summary>Towers whose parameters are locked: no gradient is computed for them and they never change.</summary>
 [Flags]
 public enum LockedTowers

@@ -160,7 +160,7 @@ public sealed record BatchSizeExperimentResult(BatchSizeExperimentSettings Setti
     }
 
     /// <summary>"sigmoid" or "softmax".</summary>
-    public static string Name(LossKind loss) => loss == LossKind.Sigmoid ? "sigmoid" : "softmax";
+    public static string Name(LossKind loss) => loss.Name();
 
     private static string Cell(double? mean, double? std) => mean is null ? "-" : $"{mean:P1} +- {std:P1}";
     private static string I(int v) => v.ToString(CultureInfo.InvariantCulture);

@@ -91,12 +91,14 @@ public sealed class GoldenCase
         };
         var c = new GoldenCase(name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), folder, kind, meta);
         c.Locked = meta.TryGetValue(GoldenFormat.KeyLocked, out var locked) ? GoldenFormat.ParseLocked(locked) : LockedTowers.None;
+        var lossKind = !meta.TryGetValue(GoldenFormat.KeyLoss, out var lk) ? LossKind.Sigmoid
+            : lk == LossKind.Sigmoid.Name() ? LossKind.Sigmoid
+            : lk == LossKind.Softmax.Name() ? LossKind.Softmax
+            : throw new InvalidDataException($"{expectedPath}: metadata loss '{lk}' is not '{LossKind.Sigmoid.Name()}' or '{LossKind.Softmax.Name()}'.");
         c.Loss = new LossOptions(
-            Kind: meta.TryGetValue(GoldenFormat.KeyLoss, out var lossKind) && lossKind == "softmax" ? LossKind.Softmax : LossKind.Sigmoid,
+            Kind: lossKind,
             Chunks: meta.TryGetValue(GoldenFormat.KeyChunks, out var chunks) ? ParseInt(expectedPath, GoldenFormat.KeyChunks, chunks) : 1,
             NormEpsilon: meta.TryGetValue(GoldenFormat.KeyNormEpsilon, out var eps) ? ParseDouble(expectedPath, GoldenFormat.KeyNormEpsilon, eps) : 0.0);
-        if (meta.TryGetValue(GoldenFormat.KeyLoss, out var lk) && lk is not ("sigmoid" or "softmax"))
-            throw new InvalidDataException($"{expectedPath}: metadata loss '{lk}' is not 'sigmoid' or 'softmax'.");
 
         IReadOnlyList<string> inputs = kind == GoldenCaseKind.Model ? GoldenFormat.ModelInputs : GoldenFormat.LossInputs;
         foreach (var input in inputs)

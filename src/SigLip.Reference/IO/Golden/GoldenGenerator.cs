@@ -103,7 +103,7 @@ public static class GoldenGenerator
         [GoldenFormat.KeyKind] = kind,
         [GoldenFormat.KeyCovers] = covers,
         [GoldenFormat.KeyLocked] = GoldenFormat.LockedName(locked),
-        [GoldenFormat.KeyLoss] = loss.Kind == LossKind.Softmax ? "softmax" : "sigmoid",
+        [GoldenFormat.KeyLoss] = loss.Kind.Name(),
         [GoldenFormat.KeyChunks] = loss.Chunks.ToString(System.Globalization.CultureInfo.InvariantCulture),
         [GoldenFormat.KeyNormEpsilon] = GoldenFormat.Format(loss.NormEpsilon),
         ["seed"] = seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
