@@ -54,3 +54,32 @@ let ``TakeTower gives a record: the merged config and the tower's parameters`` (
     for KeyValue (name, tensor) in taken.Parameters do
         Assert.StartsWith("vision_model.", name)
         Assert.Same(source.Parameters[name], tensor)
+
+[<Fact>]
+let ``A model computes with the operations it is given: an F# object expression, and the managed backend's`` () =
+    // Count the primitive calls of one forward pass, then hand each to the specification's loop.
+    let mutable calls = 0
+    let reference = SigLip.Reference.Layers.ReferenceOps.Instance :> SigLip.Reference.Layers.ILayerOps
+    let counting =
+        { new SigLip.Reference.Layers.ILayerOps with
+            member _.Name = "reference loops, counted"
+            member _.LinearForward(o, x, w, b, rows, i, j) = calls <- calls + 1; reference.LinearForward(o, x, w, b, rows, i, j)
+            member _.LinearBackward(dx, dw, db, dy, x, w, rows, i, j) = calls <- calls + 1; reference.LinearBackward(dx, dw, db, dy, x, w, rows, i, j)
+            member _.LayerNormForward(o, m, s, x, w, b, rows, width, eps) = calls <- calls + 1; reference.LayerNormForward(o, m, s, x, w, b, rows, width, eps)
+            member _.LayerNormBackward(dx, dw, db, dy, x, w, m, s, rows, width) = calls <- calls + 1; reference.LayerNormBackward(dx, dw, db, dy, x, w, m, s, rows, width)
+            member _.GeluForward(o, x, n) = calls <- calls + 1; reference.GeluForward(o, x, n)
+            member _.GeluBackward(dx, dy, x, n) = calls <- calls + 1; reference.GeluBackward(dx, dy, x, n)
+            member _.AttentionForward(o, p, q, k, v, b, nq, nk, h, d) = calls <- calls + 1; reference.AttentionForward(o, p, q, k, v, b, nq, nk, h, d)
+            member _.AttentionBackward(dq, dk, dv, dy, p, q, k, v, b, nq, nk, h, d) = calls <- calls + 1; reference.AttentionBackward(dq, dk, dv, dy, p, q, k, v, b, nq, nk, h, d)
+            member _.PairwiseLoss(x, y, t, b, options) = calls <- calls + 1; reference.PairwiseLoss(x, y, t, b, options) }
+    let parameters = ModelInit.Random(ModelSpecs.tinyConfig, 3)
+    let batch = ModelSpecs.randomBatch ModelSpecs.tinyConfig 4 3
+    let plain = SiglipModel(ModelSpecs.tinyConfig, parameters).Forward(batch)
+    let counted = SiglipModel(ModelSpecs.tinyConfig, parameters, counting).Forward(batch)
+    // One vision layer (2 LN, 4+2 Linear incl. out_proj and MLP, attention, GELU), the post-LN, the MAP head,
+    // one text layer, the final LN and the head, and the loss: far more than zero, and the same loops, so the same bits.
+    Assert.True(calls > 20, sprintf "only %d primitive calls" calls)
+    Assert.Equal(plain.Loss, counted.Loss)
+    // The managed backend's kernels in float64 are the same computation within the golden float64 bound.
+    let managed = SiglipModel(ModelSpecs.tinyConfig, parameters, SigLip.Backends.Managed.ManagedOps(DType.Float64, threads = 2)).Forward(batch)
+    assertScalar "loss on the managed kernels" (Tolerance(1e-11, 1e-9)) managed.Loss plain.Loss
