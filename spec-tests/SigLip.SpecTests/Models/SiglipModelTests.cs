@@ -1,5 +1,6 @@
 using SigLip.Reference;
 using SigLip.Reference.Backends;
+using SigLip.Reference.Layers;
 using SigLip.Reference.Models;
 using SigLip.Reference.Numerics;
 using SigLip.SpecTests.Support;
@@ -11,12 +12,14 @@ public sealed class SiglipModelTests
 {
     private static readonly SiglipConfig Config = TinyModels.Config(6, 2, 5, 1, 3, 2, 2, 8, 2, 4, 1, 10, 5);
 
-    private static SiglipModel NewModel() => new(Config, TinyModels.Parameters(Config, 3));
+    private static SiglipModel NewModel(ILayerOps? ops = null) => new(Config, TinyModels.Parameters(Config, 3), ops);
 
-    [Fact]
-    public void OutputsHaveHfNamesShapesAndRelations()
+    [SkippableTheory]
+    [MemberData(nameof(OpsUnderTest.Float64), MemberType = typeof(OpsUnderTest))]
+    public void OutputsHaveHfNamesShapesAndRelations(string backend)
     {
-        var model = NewModel();
+        // The model's own code on each implementation of the primitive operations (libtorch's included).
+        var model = NewModel(OpsUnderTest.Get(backend));
         var batch = TinyModels.Batch(Config, 3, 3);
         var pass = model.Forward(batch, LossOptions.Default);
         int n = 3, d = Config.EmbedDim, len = batch.InputIds.Length;
@@ -56,10 +59,11 @@ public sealed class SiglipModelTests
         AssertClose.Scalar(pass.Loss, loss / n, tight, "loss");
     }
 
-    [Fact]
-    public void EmbedImagesAndTextsEqualTheForwardPassEmbeddings()
+    [SkippableTheory]
+    [MemberData(nameof(OpsUnderTest.Float64), MemberType = typeof(OpsUnderTest))]
+    public void EmbedImagesAndTextsEqualTheForwardPassEmbeddings(string backend)
     {
-        var model = NewModel();
+        var model = NewModel(OpsUnderTest.Get(backend));
         var batch = TinyModels.Batch(Config, 2, 4);
         var pass = model.Forward(batch, LossOptions.Default);
         AssertClose.Tensor(model.EmbedImages(batch.PixelValues), pass.Outputs[OutputNames.ImageEmbeds], new Tolerance(0, 0), "image embeds");

@@ -51,8 +51,9 @@ public sealed class TorchBackendTests(ITestOutputHelper output)
         OutputNames.VisionLastHiddenState, OutputNames.VisionPoolerOutput, OutputNames.TextLastHiddenState, OutputNames.TextPoolerOutput,
     ];
 
+    // float64 against HF at 1e-11 + 1e-9|e| runs with the other backends in Models/HfFixtureTests
+    // (every tensor of the fixture, both ways); here the float32 run at float32 tolerances.
     [SkippableTheory]
-    [InlineData("float64")]
     [InlineData("float32")]
     public void Forward_outputs_and_every_gradient_match_HF(string dtype)
     {

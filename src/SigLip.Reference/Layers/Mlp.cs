@@ -43,7 +43,7 @@ public static class Mlp
     public static void Backward(double[]? dinput, MlpWeights grads, double[] doutput, MlpSaved saved, double[] input, MlpWeights weights, int rows, int width, int intermediate, ILayerOps? ops = null)
     {
         ops ??= ReferenceOps.Instance;
-        Backward(dinput, grads, doutput, saved, input, weights, rows, width, intermediate, new double[rows * intermediate], new double[rows * intermediate]);
+        Backward(dinput, grads, doutput, saved, input, weights, rows, width, intermediate, new double[rows * intermediate], new double[rows * intermediate], ops);
     }
 
     /// <summary>As above, with caller-owned scratch dactivated, dhidden (each [R, I]; cleared here, so they may be reused).</summary>
