@@ -28,6 +28,7 @@ public sealed class BackendCliOptions
     /// <summary>--dtype float64|float32|bfloat16; null (not given): the backend's own.</summary>
     public Option<DType?> DType { get; } = new("--dtype")
     {
+        HelpName = "float64|float32|bfloat16",
         Description = "Working dtype: float64, float32 or bfloat16 (mixed precision; torch/cuda). Default: the backend's own (reference float64; managed, torch and cuda float32).",
         CustomParser = ParseDType,
     };

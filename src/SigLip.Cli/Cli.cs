@@ -24,10 +24,14 @@ public static class Cli
         try
         {
             var parse = root.Parse(args);
-            // A verb's bad option (e.g. --dtype float16) prints its one-line error, not the whole help
-            // after it; `siglip` alone, or an unknown verb, still shows the help that lists the verbs.
-            if (parse.Action is System.CommandLine.Invocation.ParseErrorAction errors && parse.CommandResult.Command != root)
-                errors.ShowHelp = false;
+            // A verb's bad option (e.g. --dtype float16) prints one line per problem, like every other
+            // error, not the whole help after it; `siglip` alone, or an unknown verb, still shows the
+            // help that lists the verbs.
+            if (parse.Errors.Count > 0 && parse.CommandResult.Command != root && !parse.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
+            {
+                foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
+                return 1;
+            }
             return parse.Invoke(config);
         }
         catch (Exception ex)

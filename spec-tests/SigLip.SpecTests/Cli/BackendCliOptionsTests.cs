@@ -123,7 +123,7 @@ public sealed class BackendCliOptionsTests
         var (code, stdout, stderr) = CliRunner.Run([.. verb, .. required, "--dtype", "float16"]);
         Assert.Equal(1, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.Equal([BackendCliOptions.DTypeError("float16")], lines);
+        Assert.Equal(["error: " + BackendCliOptions.DTypeError("float16")], lines);
         Assert.Contains("float64, float32 or bfloat16", lines[0]);
         Assert.DoesNotContain("Usage:", stdout);   // no help dump after the error
         Assert.DoesNotContain("   at ", stdout + stderr); // no stack trace
@@ -136,7 +136,7 @@ public sealed class BackendCliOptionsTests
         Assert.Equal(1, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Single(lines);
-        Assert.StartsWith("--threads 0: a backend needs at least 1 thread", lines[0]);
+        Assert.StartsWith("error: --threads 0: a backend needs at least 1 thread", lines[0]);
     }
 
     [Fact]
