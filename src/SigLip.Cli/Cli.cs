@@ -10,12 +10,29 @@ namespace SigLip.Cli;
 /// </summary>
 public static class Cli
 {
+    /// <summary>The `siglip` command: every verb of <see cref="CommandCatalog"/> under one root.</summary>
+    public static RootCommand CreateRoot()
+    {
+        var root = new RootCommand("SigLip.Reference: a readable SigLIP (sigmoid loss for language-image pre-training) with golden cases and pluggable backends.");
+        foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
+        return root;
+    }
+
     public static int Run(RootCommand root, string[] args)
     {
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         try
         {
-            return root.Parse(args).Invoke(config);
+            var parse = root.Parse(args);
+            // A verb's bad option (e.g. --dtype float16) prints one line per problem, like every other
+            // error, not the whole help after it; `siglip` alone, or an unknown verb, still shows the
+            // help that lists the verbs.
+            if (parse.Errors.Count > 0 && parse.CommandResult.Command != root && !parse.Tokens.Any(t => t.Value is "--help" or "-h" or "-?"))
+            {
+                foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
+                return 1;
+            }
+            return parse.Invoke(config);
         }
         catch (Exception ex)
         {

@@ -35,7 +35,8 @@ public class EvalCommandTests
             Assert.Equal(0, RunEval("--checkpoint", folder, "--images-per-class", "2", "--report", report));
             using var json = JsonDocument.Parse(File.ReadAllText(report));
             var root = json.RootElement;
-            Assert.Equal("reference", root.GetProperty("backend").GetString());
+            Assert.Equal("managed", root.GetProperty("backend").GetString()); // the default backend
+            Assert.Equal("float32", root.GetProperty("dtype").GetString());
             Assert.Equal(24, root.GetProperty("zero_shot_examples").GetInt32());
             Assert.Equal(1.0 / 12.0, root.GetProperty("chance_accuracy").GetDouble());
             Assert.Equal(1.0 / 16.0, root.GetProperty("unseen_chance_accuracy").GetDouble());

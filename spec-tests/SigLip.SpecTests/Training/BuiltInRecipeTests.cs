@@ -47,3 +47,41 @@ public sealed class BuiltInRecipeTests(ITestOutputHelper output)
         Assert.Equal(-10.0, BuiltInRecipe.Settings.InitialLogitBias);
     }
 }
+
+/// <summary>The recipe rules `siglip train` applies (they live in <see cref="BuiltInRecipe"/>, not in the CLI).</summary>
+public sealed class BuiltInRecipeRuleTests
+{
+    [Theory]
+    [InlineData(null, 200)]     // the recipe's own warmup
+    [InlineData(100000, 200)]   // a longer run keeps it
+    [InlineData(1000, 100)]     // a shorter run: a tenth of its steps
+    [InlineData(2000, 200)]
+    [InlineData(25, 2)]
+    [InlineData(5, 1)]          // at least one step
+    public void AShorterRunWarmsUpForAtMostATenthOfItsSteps(int? steps, int expected)
+    {
+        Assert.Equal(200, BuiltInRecipe.Settings.WarmupSteps);
+        Assert.Equal(expected, BuiltInRecipe.WarmupSteps(steps));
+    }
+
+    [Fact]
+    public void FolderCaptionsGetTheirTextLengthAndVocabulary()
+    {
+        var builtIn = BuiltInRecipe.Config();
+        Assert.Equal(builtIn, BuiltInRecipe.ConfigFor(CaptionText.BuiltInWords));
+
+        var sentencePiece = BuiltInRecipe.ConfigFor(CaptionText.SentencePiece);
+        Assert.Equal(64, sentencePiece.Text.MaxPositionEmbeddings);
+        Assert.Equal(builtIn.Text.VocabSize, sentencePiece.Text.VocabSize); // the tokenizer's vocabulary replaces it when the run starts
+
+        var hashed = BuiltInRecipe.ConfigFor(CaptionText.HashedWords);
+        Assert.Equal(16, hashed.Text.MaxPositionEmbeddings);
+        Assert.Equal(4096, hashed.Text.VocabSize);
+
+        foreach (var config in new[] { sentencePiece, hashed })
+        {
+            Assert.Equal(builtIn.Vision, config.Vision);
+            Assert.Equal(builtIn.Text with { MaxPositionEmbeddings = 0, VocabSize = 0 }, config.Text with { MaxPositionEmbeddings = 0, VocabSize = 0 });
+        }
+    }
+}

@@ -40,9 +40,26 @@ public sealed class TrainCommandTests(ITestOutputHelper output)
         foreach (var field in new[] { "zero_shot_accuracy", "chance_accuracy", "image_to_text_recall_at_1", "text_to_image_recall_at_1",
                      "image_to_text_recall_at_5", "text_to_image_recall_at_5", "unseen_zero_shot_accuracy", "steps", "seconds", "pairs_per_second", "final_loss" })
             Assert.True(root.TryGetProperty(field, out _), $"report lacks '{field}'");
-        Assert.Equal("reference", root.GetProperty("backend").GetString());
+        Assert.Equal("managed", root.GetProperty("backend").GetString()); // the default backend
+        Assert.Equal("float32", root.GetProperty("dtype").GetString());   // in its own dtype
         Assert.Equal(3, root.GetProperty("steps").GetInt32());
         Assert.Equal(1.0 / 12, root.GetProperty("chance_accuracy").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void TheReferenceBackendStillTrainsAfterItsGoldenGate()
+    {
+        using var folder = new TempFolder();
+        string run = Path.Combine(folder.Path, "run");
+        string report = Path.Combine(folder.Path, "report.json");
+        var (code, text) = Siglip("train", "--backend", "reference", "--steps", "2", "--batch-size", "8", "--out", run, "--report", report);
+        output.WriteLine(text);
+        Assert.Equal(0, code);
+        Assert.Contains("Golden check passed on 'reference'", text);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.Equal("reference", json.RootElement.GetProperty("backend").GetString());
+        Assert.Equal("float64", json.RootElement.GetProperty("dtype").GetString());
+        Assert.Equal(2, TrainingCheckpoint.Load(run).State.Step);
     }
 
     [Fact]

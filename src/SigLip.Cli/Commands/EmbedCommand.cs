@@ -10,7 +10,7 @@ using SigLip.Reference.IO;
 namespace SigLip.Cli.Commands;
 
 /// <summary>
-/// `siglip embed --checkpoint DIR (--images PATH... | --texts TEXT...) [--out FILE.safetensors] [--backend reference]`:
+/// `siglip embed --checkpoint DIR (--images PATH... | --texts TEXT...) [--out FILE.safetensors] [--backend managed]`:
 /// L2-normalised embeddings, written as image_embeds or text_embeds [N, D] (float64) with the inputs in
 /// the metadata, or printed one JSON array per line.
 /// </summary>
@@ -22,9 +22,10 @@ internal static class EmbedCommand
         var images = new Option<string[]>("--images") { Description = "Image files to embed.", AllowMultipleArgumentsPerToken = true };
         var texts = new Option<string[]>("--texts") { Description = "Texts to embed.", AllowMultipleArgumentsPerToken = true };
         var output = new Option<string?>("--out") { Description = "Write the embeddings here (.safetensors); without it they are printed." };
-        var backend = new Option<string>("--backend") { Description = "Backend to compute on (see `siglip backends`).", DefaultValueFactory = _ => "reference" };
+        var backendOptions = new BackendCliOptions();
         var command = new Command("embed", "Normalised image or text embeddings of a pretrained SigLIP checkpoint.");
-        foreach (var o in new Option[] { checkpoint, images, texts, output, backend }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, images, texts, output }) command.Options.Add(o);
+        backendOptions.AddTo(command);
         command.SetAction(parse =>
         {
             var imagePaths = parse.GetValue(images) ?? [];
@@ -33,8 +34,7 @@ internal static class EmbedCommand
                 throw new ArgumentException("Give either --images PATH... or --texts TEXT... (one of them, not both).");
             var pretrained = PretrainedFolder.Load(parse.GetValue(checkpoint)!);
             foreach (var w in pretrained.Warnings) Console.Error.WriteLine($"note: {w}");
-            var registry = CliBackends.Registry();
-            using var started = registry.Start(parse.GetValue(backend)!);
+            using var started = backendOptions.Start(parse);
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
             bool isImages = imagePaths.Length > 0;
             Tensor embeds = isImages

@@ -13,7 +13,7 @@ using Spectre.Console;
 namespace SigLip.Cli.Commands;
 
 /// <summary>
-/// `siglip eval --checkpoint DIR [--backend reference] [--data DIR] [--report FILE.json]`:
+/// `siglip eval --checkpoint DIR [--backend managed] [--data DIR] [--report FILE.json]`:
 /// zero-shot classification and retrieval recall@1/5/10 of a checkpoint, on the built-in data
 /// (default) or an image-caption folder.
 /// </summary>
@@ -22,8 +22,7 @@ internal static class EvalCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint folder (config.json + model.safetensors) or a training run folder (its latest checkpoint is used).", Required = true };
-        var backend = new Option<string>("--backend") { Description = "Backend to run on: reference, torch, cuda.", DefaultValueFactory = _ => "reference" };
-        var dtype = new Option<string?>("--dtype") { Description = "Working dtype of the backend (float64, float32, bfloat16); default: the backend's." };
+        var backendOptions = new BackendCliOptions();
         var data = new Option<string?>("--data") { Description = "An image-caption folder (captions.jsonl or captions.tsv; classes.txt for zero-shot). Default: the built-in shapes data." };
         var limit = new Option<int>("--limit") { Description = "With --data: at most this many examples.", DefaultValueFactory = _ => 1000 };
         var perClass = new Option<int>("--images-per-class") { Description = "Built-in data: test images per class.", DefaultValueFactory = _ => 50 };
@@ -31,14 +30,16 @@ internal static class EvalCommand
         var spiece = new Option<string?>("--spiece") { Description = "SentencePiece model for the texts. Default: spiece.model beside the checkpoint; else the built-in word tokenizer for a model trained on the built-in data; else the hashing word tokenizer (as `siglip train --data` uses)." };
         var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
         var command = new Command("eval", "Zero-shot classification and image-text retrieval (recall@1/5/10 both ways) of a checkpoint.");
-        foreach (var o in new Option[] { checkpoint, backend, dtype, data, limit, perClass, seed, spiece, report }) command.Options.Add(o);
+        command.Options.Add(checkpoint);
+        backendOptions.AddTo(command);
+        foreach (var o in new Option[] { data, limit, perClass, seed, spiece, report }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var watch = Stopwatch.StartNew();
             string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
             var loaded = HfCheckpoint.Load(folder);
             var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);
-            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions(DType: CliBackends.ParseDType(parse.GetValue(dtype))));
+            using var started = backendOptions.Start(parse);
             using var model = started.CreateModel(loaded.Config, loaded.Parameters);
             AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType.Name())})");
 

@@ -31,10 +31,12 @@ internal static class ExperimentCommand
         var biasInit = new Option<double?>("--bias-init") { Description = "Starting logit bias b of every run (default: the paper's -10, chosen for batches of thousands)." };
         var evalPerClass = new Option<int>("--eval-images-per-class") { Description = "Test images per class for each run's zero-shot accuracy.", DefaultValueFactory = _ => 20 };
         var parallel = new Option<int>("--parallel") { Description = "Runs trained at the same time (results do not depend on it); default: the number of CPU cores.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var backend = new Option<string>("--backend") { Description = "Backend to train on: reference, torch, cuda.", DefaultValueFactory = _ => "reference" };
+        var backendOptions = new BackendCliOptions();
         var output = new Option<string>("--out") { Description = "Folder for batch-size.md, batch-size.csv and batch-size.png.", DefaultValueFactory = _ => Path.Combine("runs", "experiment-batch-size") };
         var command = new Command("batch-size", "Sigmoid vs softmax loss at small batch sizes (same pairs seen, several seeds): table, CSV and PNG.");
-        foreach (var o in new Option[] { batchSizes, seeds, pairs, learningRate, biasInit, evalPerClass, parallel, backend, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { batchSizes, seeds, pairs, learningRate, biasInit, evalPerClass, parallel }) command.Options.Add(o);
+        backendOptions.AddTo(command);
+        command.Options.Add(output);
         command.SetAction((parse, cancellationToken) =>
         {
             var baseSettings = BuiltInRecipe.Settings;
@@ -50,9 +52,9 @@ internal static class ExperimentCommand
             settings.Validate();
             string folder = parse.GetValue(output)!;
             int total = settings.Seeds * settings.BatchSizeList.Count * 2;
-            AnsiConsole.MarkupLine($"Batch-size experiment: {total} runs (batch sizes {string.Join(", ", settings.BatchSizeList)}; sigmoid and softmax; {settings.Seeds} seed(s)), {settings.PairsPerRun} pairs each, on [bold]{Markup.Escape(parse.GetValue(backend)!)}[/].");
+            AnsiConsole.MarkupLine($"Batch-size experiment: {total} runs (batch sizes {string.Join(", ", settings.BatchSizeList)}; sigmoid and softmax; {settings.Seeds} seed(s)), {settings.PairsPerRun} pairs each, on [bold]{Markup.Escape(backendOptions.BackendName(parse))}[/].");
 
-            using var started = CliBackends.Registry().Start(parse.GetValue(backend)!, new BackendOptions());
+            using var started = backendOptions.Start(parse);
             BatchSizeExperimentResult result = null!;
             AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())

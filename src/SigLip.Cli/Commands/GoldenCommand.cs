@@ -18,25 +18,9 @@ internal static class GoldenCommand
         return command;
     }
 
-    /// <summary>The repository's golden/ (found upwards from the current folder), else ./golden.</summary>
-    internal static string DefaultGoldenDir()
-    {
-        var dir = new DirectoryInfo(Directory.GetCurrentDirectory());
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "SigLip.Reference.sln"))) dir = dir.Parent;
-        return Path.Combine(dir?.FullName ?? Directory.GetCurrentDirectory(), "golden");
-    }
-
-    /// <summary>
-    /// The cases `verify` checks by default: the repository's golden/ above the working folder, else
-    /// the copy shipped beside the executable (the installed dotnet tool carries one).
-    /// </summary>
-    internal static (string Dir, string Tried) DefaultCasesDir()
-    {
-        var repository = DefaultGoldenDir();
-        if (Directory.Exists(repository)) return (repository, repository);
-        var beside = Path.Combine(AppContext.BaseDirectory, "golden");
-        return (Directory.Exists(beside) ? beside : repository, $"{repository}, {beside}");
-    }
+    /// <summary>Where `golden generate` writes by default: the repository's golden/ (found upwards from the working folder), else ./golden.</summary>
+    internal static string DefaultGoldenDir() =>
+        GoldenLocator.RepositoryGolden(Directory.GetCurrentDirectory()) ?? Path.Combine(Directory.GetCurrentDirectory(), "golden");
 
     private static Command Generate()
     {
@@ -64,26 +48,18 @@ internal static class GoldenCommand
 
     private static Command Verify()
     {
-        var backend = new Option<string>("--backend") { Description = "The backend to check (see `siglip backends`).", Required = true };
-        var cases = new Option<string?>("--cases") { Description = "A folder of golden cases, or one case folder (default: the repository's golden/, else the copy beside the executable)." };
+        var backendOptions = new BackendCliOptions();
+        var cases = new Option<string?>("--cases") { Description = $"A folder of golden cases, or one case folder. Default: {GoldenLocator.EnvironmentVariable}, else golden/ beside the executable (its build's copy), else the repository's golden/." };
         var report = new Option<string?>("--report") { Description = "Also write the results as JSON to this file." };
-        var dtype = new Option<string?>("--dtype") { Description = "The backend's working dtype: float64, float32 or bfloat16 (default: the backend's own)." };
-        var libtorch = new Option<string?>("--libtorch") { Description = "Folder holding libtorch for the torch/cuda backends (default: SIGLIP_LIBTORCH or the packaged one)." };
         var only = new Option<string?>("--case") { Description = "Run only the cases whose name contains this text." };
         var failuresOnly = new Option<bool>("--failures-only") { Description = "Print only the tensors that fail (the summary lists every case)." };
-        var command = new Command("verify", "Run every golden case on a backend and compare each output and gradient; exits 0 only if all pass.");
-        foreach (var o in new Option[] { backend, cases, report, dtype, libtorch, only, failuresOnly }) command.Options.Add(o);
+        var command = new Command("verify", $"Run every golden case on a backend (--backend; {BackendCliOptions.DefaultBackend} when not given) and compare each output and gradient; exits 0 only if all pass.");
+        backendOptions.AddTo(command);
+        foreach (var o in new Option[] { cases, report, only, failuresOnly }) command.Options.Add(o);
         command.SetAction(parse =>
         {
-            var dir = parse.GetValue(cases);
-            if (dir is null)
-            {
-                (dir, var tried) = DefaultCasesDir();
-                if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"No golden cases found (tried {tried}); pass --cases DIR.");
-            }
-            else if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"--cases {dir}: no such folder.");
-            var registry = CliBackends.Registry();
-            using var started = registry.Start(parse.GetValue(backend)!, new BackendOptions(DType: CliBackends.ParseDType(parse.GetValue(dtype)), LibTorchPath: parse.GetValue(libtorch)));
+            var dir = GoldenLocator.Find(parse.GetValue(cases), "--cases");
+            using var started = backendOptions.Start(parse);
             var filter = parse.GetValue(only);
             var result = GoldenVerifier.Verify(started, dir, filter is null ? null : n => n.Contains(filter, StringComparison.OrdinalIgnoreCase),
                 name => Console.Error.WriteLine($"running {name} ..."));

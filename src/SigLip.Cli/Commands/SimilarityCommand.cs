@@ -20,17 +20,17 @@ internal static class SimilarityCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "A SigLIP checkpoint folder: config.json, model.safetensors, spiece.model.", Required = true };
         var images = new Option<string[]>("--images") { Description = "Image files.", Required = true, AllowMultipleArgumentsPerToken = true };
         var texts = new Option<string[]>("--texts") { Description = "Texts (e.g. \"a photo of a cat\").", Required = true, AllowMultipleArgumentsPerToken = true };
-        var backend = new Option<string>("--backend") { Description = "Backend to compute on (see `siglip backends`).", DefaultValueFactory = _ => "reference" };
+        var backendOptions = new BackendCliOptions();
         var command = new Command("similarity", "Match probabilities of images against texts with a pretrained SigLIP checkpoint.");
-        foreach (var o in new Option[] { checkpoint, images, texts, backend }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, images, texts }) command.Options.Add(o);
+        backendOptions.AddTo(command);
         command.SetAction(parse =>
         {
             var imagePaths = parse.GetValue(images)!;
             var textList = parse.GetValue(texts)!;
             var pretrained = PretrainedFolder.Load(parse.GetValue(checkpoint)!);
             foreach (var w in pretrained.Warnings) Console.Error.WriteLine($"note: {w}");
-            var registry = CliBackends.Registry();
-            using var started = registry.Start(parse.GetValue(backend)!);
+            using var started = backendOptions.Start(parse);
             using var model = started.CreateModel(pretrained.Config, pretrained.Parameters);
             var imageEmbeds = new ImageLoader(pretrained.Config.Vision.ImageSize).Embed(model, imagePaths);
             var textEmbeds = Embeddings.OfTexts(model, pretrained.Tokenizer, textList, pretrained.MaxLength);

@@ -11,7 +11,8 @@ namespace SigLip.Cli.Commands;
 /// <summary>
 /// `siglip throughput --backend cuda [--config b16] [--batch 256] [--steps N] [--dtype bfloat16]`: times the
 /// SigLIP training step (forward, backward, global-norm clipping, AdamW) of a randomly initialised
-/// model on a TorchSharp backend, and prints pairs/s, peak GPU memory and model-FLOPs utilisation
+/// model on a TorchSharp backend (torch or cuda; it takes the shared backend options, and any other
+/// --backend, the shared default managed included, is refused with a message naming torch and cuda), and prints pairs/s, peak GPU memory and model-FLOPs utilisation
 /// beside PyTorch's figure from ../shared/notes/anchors.md.
 /// </summary>
 internal static class ThroughputCommand
@@ -21,19 +22,18 @@ internal static class ThroughputCommand
 
     public static Command Create()
     {
-        var backend = new Option<string>("--backend") { Description = "torch (CPU) or cuda.", DefaultValueFactory = _ => "cuda" };
+        var backendOptions = new BackendCliOptions();
         var config = new Option<string>("--config") { Description = "b16 (SigLIP B/16-224, HF SiglipConfig() defaults), s16 (a small ViT-S/16-like model) or tiny (CPU smoke test).", DefaultValueFactory = _ => "b16" };
         var batch = new Option<int?>("--batch") { Description = "Pairs per step (default 256 on cuda, 8 on the CPU)." };
         var steps = new Option<int>("--steps") { Description = "Timed steps.", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps first (allocator, kernel selection).", DefaultValueFactory = _ => 3 };
-        var dtype = new Option<string?>("--dtype") { Description = "float32, bfloat16 (mixed precision) or float64 (default: bfloat16 on cuda, float32 on the CPU)." };
         var chunks = new Option<int>("--chunks") { Description = "Chunks of the sigmoid loss (1 = dense).", DefaultValueFactory = _ => 1 };
-        var libtorch = new Option<string?>("--libtorch") { Description = $"A libtorch folder with CUDA (e.g. PyTorch's torch/lib); default: ${LibTorchRuntime.EnvironmentVariable}." };
-        var command = new Command("throughput", "Time the SigLIP training step on a TorchSharp backend (pairs/s, peak GPU memory, model-FLOPs utilisation).");
-        foreach (var o in new Option[] { backend, config, batch, steps, warmup, dtype, chunks, libtorch }) command.Options.Add(o);
+        var command = new Command("throughput", "Time the SigLIP training step on a TorchSharp backend: --backend torch or cuda (pairs/s, peak GPU memory, model-FLOPs utilisation).");
+        backendOptions.AddTo(command);
+        foreach (var o in new Option[] { config, batch, steps, warmup, chunks }) command.Options.Add(o);
         command.SetAction(parse => Run(
-            parse.GetValue(backend)!, parse.GetValue(config)!, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmup),
-            parse.GetValue(dtype), parse.GetValue(chunks), parse.GetValue(libtorch)));
+            backendOptions.BackendName(parse), parse.GetValue(config)!, parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmup),
+            parse.GetValue(chunks), backendOptions.Options(parse)));
         return command;
     }
 
@@ -50,21 +50,20 @@ internal static class ThroughputCommand
         _ => throw new ArgumentException($"--config: unknown config '{name}'; expected b16, s16 or tiny."),
     };
 
-    private static int Run(string backendName, string configName, int? batchOption, int steps, int warmup, string? dtypeOption, int chunks, string? libtorch)
+    private static int Run(string backendName, string configName, int? batchOption, int steps, int warmup, int chunks, BackendOptions options)
     {
         var provider = TorchBackends.Providers().FirstOrDefault(p => string.Equals(p.Name, backendName, StringComparison.OrdinalIgnoreCase)) as TorchBackendProvider
-            ?? throw new ArgumentException($"--backend: '{backendName}' is not a TorchSharp backend; expected torch or cuda.");
+            ?? throw new ArgumentException($"--backend {backendName}: `siglip throughput` times the TorchSharp backends only; pass --backend cuda (the GPU) or --backend torch (libtorch on the CPU).");
         if (steps < 1) throw new ArgumentException($"--steps must be at least 1, got {steps}.");
         if (warmup < 0) throw new ArgumentException($"--warmup must be 0 or more, got {warmup}.");
         var config = ConfigByName(configName);
         int batch = batchOption ?? (provider.IsCuda ? 256 : 8);
         if (batch < 1) throw new ArgumentException($"--batch must be at least 1, got {batch}.");
-        string dtype = dtypeOption ?? (provider.IsCuda ? "bfloat16" : "float32");
 
-        var probe = provider.Probe(libtorch);
+        var probe = provider.Probe(options.LibTorchPath);
         if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{provider.Name}' cannot start on this machine: {probe.Reason}");
         long? memoryBefore = provider.IsCuda ? GpuInfo.UsedBytes() : null;
-        using var backend = (TorchBackend)provider.Start(new BackendOptions(DType: CliBackends.ParseDType(dtype), LibTorchPath: libtorch));
+        using var backend = (TorchBackend)provider.Start(options);
         Console.WriteLine($"backend {backend.Name} on {backend.Device}, {backend.DType}; config {configName} ({ParameterLayout.Count(config):N0} parameters), batch {batch}, loss chunks {chunks}");
 
         using var model = backend.CreateRandomModel(config);
@@ -115,7 +114,7 @@ internal static class ThroughputCommand
         Console.WriteLine($"achieved {Si(achieved)}FLOP/s; a large {MatmulDTypeName(backend)} matmul reaches {Si(matmulPeak)}FLOP/s here: {achieved / matmulPeak:P1} of it");
         if (provider.IsCuda && SpecPeak(backend.Device, backend.DType.Name()) is { } spec)
             Console.WriteLine($"model-FLOPs utilisation {achieved / spec.Flops:P1} of the {spec.Name} spec-sheet dense {backend.DType.Name()} peak {spec.Flops / 1e12:F0} TFLOP/s");
-        bool comparable = provider.IsCuda && configName.StartsWith("b16", StringComparison.OrdinalIgnoreCase) && batch == 256 && dtype == "bfloat16";
+        bool comparable = provider.IsCuda && configName.StartsWith("b16", StringComparison.OrdinalIgnoreCase) && batch == 256 && backend.DType == DType.BFloat16;
         Console.WriteLine($"PyTorch 2.11 eager (HF SiglipModel B/16-224, batch 256, bf16 autocast, AdamW) on one H200: {PyTorchH200PairsPerSecond:N0} pairs/s, 29.0 GiB peak (anchors.md)" +
             (comparable ? $": this run is {pairsPerSecond / PyTorchH200PairsPerSecond:F2}x that{(backend.Device.Contains("H200") ? "" : " (but on another card)")}" : " (not comparable: another backend, config, batch or dtype)"));
         return 0;

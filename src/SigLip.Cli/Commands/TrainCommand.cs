@@ -20,20 +20,18 @@ namespace SigLip.Cli.Commands;
 
 /// <summary>
 /// `siglip train`: with no arguments, the main job (a small SigLIP on the built-in shapes data, on
-/// the reference backend). Runs the golden cases on the chosen backend first and refuses to train
+/// the managed backend in float32). Runs the golden cases on the chosen backend first and refuses to train
 /// on a backend that fails them.
 /// </summary>
 internal static class TrainCommand
 {
     public static Command Create()
     {
-        var backend = new Option<string>("--backend") { Description = "Backend to train on (reference, torch, cuda; see `siglip backends`).", DefaultValueFactory = _ => ReferenceBackendProvider.BackendName };
-        var dtype = new Option<string?>("--dtype") { Description = "Working dtype: float64, float32 or bfloat16 (mixed precision, cuda). Default: the backend's." };
-        var libtorch = new Option<string?>("--libtorch") { Description = "Folder holding libtorch (e.g. an installed PyTorch's torch/lib) for the torch/cuda backends; default: SIGLIP_LIBTORCH or the packaged one." };
+        var backendOptions = new BackendCliOptions();
         var steps = new Option<int?>("--steps") { Description = $"Optimizer steps (default {BuiltInRecipe.Settings.Steps}; with --resume: extends the run)." };
         var batchSize = new Option<int?>("--batch-size") { Description = $"Image-text pairs per step (default {BuiltInRecipe.Settings.BatchSize})." };
         var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (default {BuiltInRecipe.Settings.LearningRate.ToString(CultureInfo.InvariantCulture)})." };
-        var warmup = new Option<int?>("--warmup") { Description = $"Linear warmup steps before the cosine decay (default {BuiltInRecipe.Settings.WarmupSteps})." };
+        var warmup = new Option<int?>("--warmup") { Description = $"Linear warmup steps before the cosine decay (default {BuiltInRecipe.Settings.WarmupSteps}; with a shorter --steps, at most a tenth of the steps)." };
         var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW decoupled weight decay, applied to weights, embeddings and the MAP probe only (not biases, norms, t', b)." };
         var loss = new Option<string>("--loss") { Description = "Pairwise loss: sigmoid (SigLIP) or softmax (CLIP).", DefaultValueFactory = _ => "sigmoid" };
         var chunks = new Option<int>("--chunks") { Description = "Chunked sigmoid loss over this many simulated devices (1 = dense).", DefaultValueFactory = _ => 1 };
@@ -47,17 +45,18 @@ internal static class TrainCommand
         var tokenizerModel = new Option<string?>("--tokenizer") { Description = "With --data: a SentencePiece spiece.model for the captions (default: a hashing word tokenizer)." };
         var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
         var skipGolden = new Option<bool>("--skip-golden-check") { Description = "Train without first verifying the backend against the golden cases (not recommended)." };
-        var golden = new Option<string?>("--golden") { Description = "Folder of golden cases (default: golden/ beside the executable or in the repository; SIGLIP_GOLDEN)." };
+        var golden = new Option<string?>("--golden") { Description = $"Folder of golden cases. Default: {GoldenLocator.EnvironmentVariable}, else golden/ beside the executable, else the repository's golden/." };
 
-        var command = new Command("train", "Train SigLIP (or SigLiT with --lock-image). With no arguments: a small SigLIP on the built-in shapes data, on the reference backend.");
-        foreach (var o in new Option[] { backend, dtype, libtorch, steps, batchSize, lr, warmup, weightDecay, loss, chunks, seed, outDir, checkpointEvery,
+        var command = new Command("train", $"Train SigLIP (or SigLiT with --lock-image). With no arguments: a small SigLIP on the built-in shapes data, on the {BackendCliOptions.DefaultBackend} backend.");
+        backendOptions.AddTo(command);
+        foreach (var o in new Option[] { steps, batchSize, lr, warmup, weightDecay, loss, chunks, seed, outDir, checkpointEvery,
                      resume, lockImage, lockText, data, tokenizerModel, report, skipGolden, golden })
             command.Options.Add(o);
 
         command.SetAction((parse, cancellationToken) =>
         {
             var options = new TrainOptions(
-                parse.GetValue(backend)!, parse.GetValue(dtype), parse.GetValue(libtorch), parse.GetValue(steps), parse.GetValue(batchSize),
+                backendOptions.BackendName(parse), backendOptions.Options(parse, parse.GetValue(seed) ?? 0), parse.GetValue(steps), parse.GetValue(batchSize),
                 parse.GetValue(lr), parse.GetValue(warmup), parse.GetValue(weightDecay), parse.GetValue(loss)!, parse.GetValue(chunks),
                 parse.GetValue(seed), parse.GetValue(outDir), parse.GetValue(checkpointEvery), parse.GetValue(resume), parse.GetValue(lockImage),
                 parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden));
@@ -67,7 +66,7 @@ internal static class TrainCommand
     }
 
     private sealed record TrainOptions(
-        string Backend, string? DType, string? LibTorch, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
+        string Backend, BackendOptions BackendOptions, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
         string Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
         string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden);
 
@@ -88,8 +87,7 @@ internal static class TrainCommand
                 throw new ArgumentException($"{string.Join(", ", fixedByCheckpoint)} cannot change when resuming: a resumed run continues with its saved settings (only --steps may extend it).");
         }
 
-        var registry = CliBackends.Registry();
-        using var backend = registry.Start(o.Backend, new BackendOptions(CliBackends.ParseDType(o.DType), o.LibTorch, o.Seed ?? 0));
+        using var backend = CliBackends.Registry().Start(o.Backend, o.BackendOptions);
         AnsiConsole.MarkupLine($"Backend [bold]{Markup.Escape(backend.Name)}[/] on {Markup.Escape(backend.Device)}, {Markup.Escape(backend.DType.Name())}.");
         GoldenGate(backend, o);
 
@@ -184,8 +182,7 @@ internal static class TrainCommand
             Steps = o.Steps ?? recipe.Steps,
             BatchSize = o.BatchSize ?? recipe.BatchSize,
             LearningRate = o.LearningRate ?? recipe.LearningRate,
-            // A shorter run than the recipe warms up for at most a tenth of its steps.
-            WarmupSteps = o.Warmup ?? (o.Steps is int shorter ? Math.Min(recipe.WarmupSteps, Math.Max(1, shorter / 10)) : recipe.WarmupSteps),
+            WarmupSteps = o.Warmup ?? BuiltInRecipe.WarmupSteps(o.Steps),
             MinLearningRate = Math.Min(recipe.MinLearningRate, o.LearningRate ?? recipe.LearningRate),
             Optimizer = recipe.OptimizerSettings with { WeightDecay = o.WeightDecay ?? recipe.OptimizerSettings.WeightDecay },
             Loss = new LossOptions(kind, o.Chunks),
@@ -208,21 +205,9 @@ internal static class TrainCommand
         return Trainer.Start(backend, config, data, tokenizer, settings, runFolder, initial);
     }
 
-    /// <summary>
-    /// The model of a fresh run: the built-in recipe's; with --data, the recipe's image size and a
-    /// text length and vocabulary for real captions (SentencePiece: 64 tokens, its vocabulary;
-    /// hashing word tokenizer: 16 tokens, 4096 ids).
-    /// </summary>
-    private static SiglipConfig RecipeConfig(TrainOptions o)
-    {
-        var config = BuiltInRecipe.Config();
-        if (o.Data is null) return config;
-        return o.Tokenizer is not null
-            ? config with { Text = config.Text with { MaxPositionEmbeddings = 64 } }
-            : config with { Text = config.Text with { MaxPositionEmbeddings = 16, VocabSize = FolderVocabulary } };
-    }
-
-    private const int FolderVocabulary = 4096;
+    /// <summary>The model of a fresh run: the recipe's, with the text settings of the captions it reads.</summary>
+    private static SiglipConfig RecipeConfig(TrainOptions o) => BuiltInRecipe.ConfigFor(
+        o.Data is null ? CaptionText.BuiltInWords : o.Tokenizer is not null ? CaptionText.SentencePiece : CaptionText.HashedWords);
 
     private static (IImageTextSource Data, ITextTokenizer Tokenizer) OpenData(TrainOptions o, SiglipConfig config)
     {
@@ -275,7 +260,15 @@ internal static class TrainCommand
             AnsiConsole.MarkupLine($"[yellow]warning:[/] --skip-golden-check: training on backend '{Markup.Escape(backend.Name)}' without verifying it against the golden cases.");
             return;
         }
-        string dir = GoldenLocator.Find(o.Golden);
+        string dir;
+        try
+        {
+            dir = GoldenLocator.Find(o.Golden);
+        }
+        catch (DirectoryNotFoundException e) when (o.Golden is null)
+        {
+            throw new DirectoryNotFoundException(e.Message + " Or pass --skip-golden-check to train without the check (not recommended).", e);
+        }
         var watch = Stopwatch.StartNew();
         var goldenReport = GoldenVerifier.Verify(backend, dir);
         if (!goldenReport.Passed)
@@ -329,42 +322,4 @@ internal static class TrainCommand
             });
         return result!;
     }
-}
-
-/// <summary>
-/// Finds the golden cases: --golden, else SIGLIP_GOLDEN, else golden/ beside the executable (the CLI
-/// ships a copy), else golden/ in the repository above the working folder or the executable.
-/// </summary>
-internal static class GoldenLocator
-{
-    public static string Find(string? explicitPath)
-    {
-        var tried = new List<string>();
-        if (explicitPath is not null)
-        {
-            if (Directory.Exists(explicitPath)) return explicitPath;
-            throw new DirectoryNotFoundException($"--golden '{explicitPath}' does not exist.");
-        }
-        if (Environment.GetEnvironmentVariable("SIGLIP_GOLDEN") is { Length: > 0 } fromEnvironment)
-        {
-            if (Directory.Exists(fromEnvironment)) return fromEnvironment;
-            throw new DirectoryNotFoundException($"SIGLIP_GOLDEN '{fromEnvironment}' does not exist.");
-        }
-        string beside = Path.Combine(AppContext.BaseDirectory, "golden");
-        if (HasCases(beside)) return beside;
-        tried.Add(beside);
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine(dir.FullName, "golden");
-                if (File.Exists(Path.Combine(dir.FullName, "SigLip.Reference.sln")) && HasCases(candidate)) return candidate;
-            }
-            tried.Add($"golden/ in a repository above {start}");
-        }
-        throw new DirectoryNotFoundException($"No golden cases found (tried --golden, SIGLIP_GOLDEN, {string.Join(", ", tried)}). " +
-            "Point --golden at the repository's golden/ folder, or pass --skip-golden-check.");
-    }
-
-    private static bool HasCases(string dir) => Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any();
 }
