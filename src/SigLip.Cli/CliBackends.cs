@@ -19,11 +19,4 @@ public static class CliBackends
         foreach (var provider in TorchBackends.Providers()) registry.Register(provider);
         return registry;
     }
-
-    /// <summary>
-    /// The dtype a --dtype value names, or null (the backend's default) when none was given. The verbs
-    /// that start a backend take --dtype through <see cref="BackendCliOptions"/>, which parses it when
-    /// the command line is read; this remains for code that holds a dtype as text.
-    /// </summary>
-    public static DType? ParseDType(string? dtype) => string.IsNullOrWhiteSpace(dtype) ? null : DTypes.Parse(dtype);
 }

@@ -1,5 +1,6 @@
 using SigLip.Reference.IO.Golden;
 using SigLip.SpecTests.IO;
+using SigLip.SpecTests.Support;
 
 namespace SigLip.SpecTests.Golden;
 

@@ -33,7 +33,18 @@ internal static class TrainCommand
         var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (default {BuiltInRecipe.Settings.LearningRate.ToString(CultureInfo.InvariantCulture)})." };
         var warmup = new Option<int?>("--warmup") { Description = $"Linear warmup steps before the cosine decay (default {BuiltInRecipe.Settings.WarmupSteps}; with a shorter --steps, at most a tenth of the steps)." };
         var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW decoupled weight decay, applied to weights, embeddings and the MAP probe only (not biases, norms, t', b)." };
-        var loss = new Option<string>("--loss") { Description = "Pairwise loss: sigmoid (SigLIP) or softmax (CLIP).", DefaultValueFactory = _ => "sigmoid" };
+        var loss = new Option<LossKind>("--loss")
+        {
+            HelpName = "sigmoid|softmax",
+            Description = "Pairwise loss: sigmoid (SigLIP) or softmax (CLIP).",
+            DefaultValueFactory = _ => LossKind.Sigmoid,
+            CustomParser = result =>
+            {
+                string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+                try { return LossKinds.Parse(value); }
+                catch (ArgumentException e) { result.AddError($"--loss: {e.Message}"); return LossKind.Sigmoid; }
+            },
+        };
         var chunks = new Option<int>("--chunks") { Description = "Chunked sigmoid loss over this many simulated devices (1 = dense).", DefaultValueFactory = _ => 1 };
         var seed = new Option<int?>("--seed") { Description = "Seed of the initialisation and the data order (default 0)." };
         var outDir = new Option<string?>("--out") { Description = "Run folder for checkpoints, the loss curve and the report (default runs/train-<time>)." };
@@ -57,7 +68,7 @@ internal static class TrainCommand
         {
             var options = new TrainOptions(
                 backendOptions.BackendName(parse), backendOptions.Options(parse, parse.GetValue(seed) ?? 0), parse.GetValue(steps), parse.GetValue(batchSize),
-                parse.GetValue(lr), parse.GetValue(warmup), parse.GetValue(weightDecay), parse.GetValue(loss)!, parse.GetValue(chunks),
+                parse.GetValue(lr), parse.GetValue(warmup), parse.GetValue(weightDecay), parse.GetValue(loss), parse.GetValue(chunks),
                 parse.GetValue(seed), parse.GetValue(outDir), parse.GetValue(checkpointEvery), parse.GetValue(resume), parse.GetValue(lockImage),
                 parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden));
             return Task.FromResult(Run(options, cancellationToken));
@@ -67,7 +78,7 @@ internal static class TrainCommand
 
     private sealed record TrainOptions(
         string Backend, BackendOptions BackendOptions, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
-        string Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
+        LossKind Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
         string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden);
 
     private static int Run(TrainOptions o, CancellationToken cancellationToken)
@@ -81,7 +92,7 @@ internal static class TrainCommand
                 ("--batch-size", o.BatchSize is not null), ("--lr", o.LearningRate is not null), ("--warmup", o.Warmup is not null),
                 ("--weight-decay", o.WeightDecay is not null), ("--seed", o.Seed is not null), ("--lock-image", o.LockImage is not null),
                 ("--lock-text", o.LockText is not null), ("--checkpoint-every", o.CheckpointEvery is not null),
-                ("--loss", o.Loss != "sigmoid"), ("--chunks", o.Chunks != 1),
+                ("--loss", o.Loss != LossKind.Sigmoid), ("--chunks", o.Chunks != 1),
             }.Where(x => x.Given).Select(x => x.Name).ToList();
             if (fixedByCheckpoint.Count > 0)
                 throw new ArgumentException($"{string.Join(", ", fixedByCheckpoint)} cannot change when resuming: a resumed run continues with its saved settings (only --steps may extend it).");
@@ -170,12 +181,7 @@ internal static class TrainCommand
     private static Trainer StartFresh(IBackend backend, TrainOptions o, IImageTextSource data, ITextTokenizer tokenizer, string runFolder)
     {
         var recipe = BuiltInRecipe.Settings;
-        var kind = o.Loss.Trim().ToLowerInvariant() switch
-        {
-            "sigmoid" => LossKind.Sigmoid,
-            "softmax" => LossKind.Softmax,
-            _ => throw new ArgumentException($"--loss must be sigmoid or softmax, got '{o.Loss}'."),
-        };
+        var kind = o.Loss;
         var locked = o.LockImage is not null ? LockedTowers.Image : o.LockText is not null ? LockedTowers.Text : LockedTowers.None;
         var settings = recipe with
         {
