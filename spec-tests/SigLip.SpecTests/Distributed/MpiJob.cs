@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace SigLip.SpecTests.Distributed;
+
+/// <summary>
+/// Starts the MPI test host (spec-tests/SigLip.Mpi.TestHost) under Open MPI's mpirun, with a time
+/// limit, and collects its output. Skips the calling test, saying why, where mpirun is missing or is
+/// not Open MPI's.
+/// </summary>
+internal static class MpiJob
+{
+    public sealed record Result(int ExitCode, bool TimedOut, TimeSpan Elapsed, string Output);
+
+    private static readonly Lazy<(string? Path, string? SkipReason)> Mpirun = new(FindMpirun);
+
+    /// <summary>Skips the test when this machine cannot run Open MPI jobs; returns mpirun's path.</summary>
+    public static string RequireMpirun()
+    {
+        var (path, reason) = Mpirun.Value;
+        Skip.If(path is null, reason);
+        return path!;
+    }
+
+    /// <summary>
+    /// mpirun [mpirunArgs] dotnet SigLip.Mpi.TestHost.dll [hostArgs]; root is allowed through the
+    /// environment (OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1). Kills the whole job
+    /// when it outlives <paramref name="timeout"/> (and says so in the result).
+    /// </summary>
+    public static Result Run(IEnumerable<string> mpirunArgs, IEnumerable<string> hostArgs, TimeSpan timeout)
+    {
+        var mpirun = RequireMpirun();
+        var host = Path.Combine(AppContext.BaseDirectory, "SigLip.Mpi.TestHost.dll");
+        Assert.True(File.Exists(host), $"the MPI test host is not built beside the tests: {host}");
+        var info = new ProcessStartInfo(mpirun)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in mpirunArgs) info.ArgumentList.Add(a);
+        info.ArgumentList.Add(DotnetPath());
+        info.ArgumentList.Add(host);
+        foreach (var a in hostArgs) info.ArgumentList.Add(a);
+        info.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+        info.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        info.Environment["TERM"] = "dumb";
+        info.Environment.Remove("SIGLIP_MPI_LIBRARY");
+
+        var output = new StringBuilder();
+        var clock = Stopwatch.StartNew();
+        using var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var exited = process.WaitForExit((int)timeout.TotalMilliseconds);
+        if (!exited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        else process.WaitForExit(); // drains the output events
+        clock.Stop();
+        lock (output)
+            return new Result(exited ? process.ExitCode : -1, !exited, clock.Elapsed, output.ToString());
+    }
+
+    /// <summary>-np W, with --oversubscribe when W exceeds this machine's cores (Open MPI refuses otherwise).</summary>
+    public static List<string> Ranks(int w, bool oversubscribe = false)
+    {
+        var args = new List<string> { "-np", w.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (oversubscribe || w > Environment.ProcessorCount) args.Add("--oversubscribe");
+        return args;
+    }
+
+    private static string DotnetPath()
+    {
+        if (Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet") return self;
+        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)) return host;
+        if (Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } root && File.Exists(Path.Combine(root, "dotnet")))
+            return Path.Combine(root, "dotnet");
+        return "dotnet";
+    }
+
+    private static (string?, string?) FindMpirun()
+    {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, "mpirun"))
+            .FirstOrDefault(File.Exists);
+        if (path is null)
+            return (null, "mpirun is not on PATH: install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin; .ci/run does this when it runs as root or has sudo)");
+        try
+        {
+            using var version = Process.Start(new ProcessStartInfo(path, "--version") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var text = version.StandardOutput.ReadToEnd() + version.StandardError.ReadToEnd();
+            version.WaitForExit(30_000);
+            if (!text.Contains("Open MPI", StringComparison.OrdinalIgnoreCase))
+                return (null, $"{path} is not Open MPI's mpirun ('{text.Trim().Split('\n')[0]}'); the binding supports Open MPI only (apt-get install openmpi-bin)");
+        }
+        catch (Exception e)
+        {
+            return (null, $"{path} --version failed: {e.Message}");
+        }
+        return (path, null);
+    }
+}
