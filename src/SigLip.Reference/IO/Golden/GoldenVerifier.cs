@@ -28,6 +28,7 @@ public enum GoldenCaseStatus
 /// <param name="Tensors">Every compared tensor with its errors and worst element.</param>
 /// <param name="Problem">What went wrong when the case could not be judged numerically (corrupted file, backend error); else null.</param>
 /// <param name="Seconds">How long the backend took.</param>
+/// <param name="NotProduced">Intermediates the case holds (hidden states, MAP head attention: <see cref="Intermediates"/>) that the backend does not return; listed, not compared, not a failure.</param>
 public sealed record GoldenCaseResult(
     string Name,
     string Kind,
@@ -35,10 +36,14 @@ public sealed record GoldenCaseResult(
     string? Covers,
     IReadOnlyList<Comparison> Tensors,
     string? Problem,
-    double Seconds)
+    double Seconds,
+    IReadOnlyList<string>? NotProduced = null)
 {
     /// <summary>Whether the case passed.</summary>
     public bool Passed => Status == GoldenCaseStatus.Passed;
+
+    /// <summary>The first tensor, in forward order (<see cref="Tensors"/> are in that order), outside its tolerance: where the backend goes wrong; null when none.</summary>
+    public Comparison? FirstDivergence => Tensors.FirstOrDefault(t => !t.Passed);
 }
 
 /// <summary>The verdict of a backend on a folder of golden cases.</summary>
@@ -73,6 +78,7 @@ public sealed record GoldenReport(
             foreach (var c in Cases.Where(c => !c.Passed))
             {
                 if (c.Problem is not null) lines.Add($"{c.Name}: {c.Status.ToString().ToUpperInvariant()}: {c.Problem}");
+                if (c.FirstDivergence is { } first) lines.Add($"{c.Name}: first divergence (forward order): {first.Name}");
                 foreach (var t in c.Tensors.Where(t => !t.Passed)) lines.Add($"{c.Name}: {t}");
             }
             return lines;
@@ -112,6 +118,10 @@ public sealed record GoldenReport(
                 if (c.Covers is not null) w.WriteString("covers", c.Covers);
                 if (c.Problem is not null) w.WriteString("problem", c.Problem);
                 Number(w, "seconds", Math.Round(c.Seconds, 3));
+                if (c.FirstDivergence is { } first) w.WriteString("first_divergence", first.Name); else w.WriteNull("first_divergence");
+                w.WriteStartArray("not_produced");
+                foreach (var n in c.NotProduced ?? []) w.WriteStringValue(n);
+                w.WriteEndArray();
                 w.WriteStartArray("tensors");
                 foreach (var t in c.Tensors)
                 {
@@ -255,10 +265,17 @@ public static class GoldenVerifier
         double gradScale = golden.Expected.Where(IsGradient).Select(e => GoldenTolerance.MaxAbs(e.Values)).DefaultIfEmpty(0).Max();
         double outputScale = golden.Expected.Where(e => !IsGradient(e)).Select(e => GoldenTolerance.MaxAbs(e.Values)).DefaultIfEmpty(0).Max();
         var comparisons = new List<Comparison>();
-        foreach (var e in golden.Expected) comparisons.Add(Compare(e, actuals, tolerance.For(e.Values, IsGradient(e) ? gradScale : outputScale)));
+        var notProduced = new List<string>();
+        // Forward order (Intermediates: the one list), so the first failing row is where the backend goes wrong.
+        foreach (var e in Intermediates.Sort(golden.Expected, e => e.Name, golden.Config, golden.Batch?.Size ?? 1, golden.Batch?.InputIds.Length ?? 1))
+        {
+            // Hidden states and the MAP head's attention are for bisecting a port; a backend's contract returns only the outputs and gradients.
+            if (Intermediates.IsIntermediate(e.Target) && !actuals.ContainsKey(e.Target)) { notProduced.Add(e.Name); continue; }
+            comparisons.Add(Compare(e, actuals, tolerance.For(e.Values, IsGradient(e) ? gradScale : outputScale)));
+        }
         comparisons.AddRange(problems);
         var status = comparisons.All(c => c.Passed) ? GoldenCaseStatus.Passed : GoldenCaseStatus.Failed;
-        return new(name, kind, status, golden.Covers ?? listed?.Covers, comparisons, null, clock.Elapsed.TotalSeconds);
+        return new(name, kind, status, golden.Covers ?? listed?.Covers, comparisons, null, clock.Elapsed.TotalSeconds, notProduced);
     }
 
     private static IReadOnlyDictionary<string, Tensor> RunModel(IBackend backend, GoldenCase golden, List<Comparison> problems)
