@@ -299,7 +299,8 @@ internal sealed class Hub(int size)
             try { ThrowIfAborted(rank); Monitor.Wait(_lock); }
             finally { _waitingFor[rank] = null; _canProceed[rank] = null; }
         }
-        ThrowIfAborted(rank);
+        // Ready: what this rank waited for has happened, so it completes even if another rank has
+        // failed since (that rank's failure surfaces at this rank's next call).
     }
 
     // Every live rank is waiting and no waiting rank's condition holds.
