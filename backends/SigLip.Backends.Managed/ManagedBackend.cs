@@ -93,13 +93,12 @@ public sealed class ManagedSiglipModel : HostSiglipModel
     internal ManagedSiglipModel(SiglipConfig config, IReadOnlyDictionary<string, Tensor> parameters, LockedTowers locked, ManagedOps ops)
         : base(config, parameters, locked, ops) { }
 
-    /// <inheritdoc/>
-    protected override (double Loss, NamedTensors Gradients) TrainingStep(SiglipBatch batch, LossOptions loss)
+    /// <summary>One workspace per batch shape, reused by every training step (forward, loss and backward) of that shape.</summary>
+    protected override SiglipWorkspace? WorkspaceFor(SiglipBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (_workspace is null || !_workspace.Fits(batch))
             _workspace = new SiglipWorkspace(Inner, batch.Size, batch.InputIds.Length);
-        var pass = Inner.Forward(batch, loss, Locked, _workspace);
-        return (pass.Loss, Inner.Backward(pass, _workspace));
+        return _workspace;
     }
 }

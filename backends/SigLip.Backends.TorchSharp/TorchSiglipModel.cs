@@ -122,6 +122,72 @@ public sealed class TorchSiglipModel : ISiglipModel
         return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The pooler outputs keep their autograd graphs (held by this model) until
+    /// <see cref="BackwardFromEmbeddings"/> or the next encode; the host copies are returned.
+    /// </remarks>
+    public EncodedBatch EncodeForTraining(SiglipBatch batch)
+    {
+        ReleaseEncoding();
+        _hasGradients = false;
+        using var scope = NewDisposeScope();
+        using var device = ToDevice(batch);
+        _module.zero_grad();
+        var (_, visionPooled) = RunTower(LockedTowers.Image, () => _module.vision_model.call(device.PixelValues)); // [B, D]
+        var (_, textPooled) = RunTower(LockedTowers.Text, () => _module.text_model.call(device.InputIds));         // [B, D]
+        // The graphs live in libtorch (each node holds what it saved); only these two handles are kept.
+        _encodedImage = visionPooled.DetachFromDisposeScope();
+        _encodedText = textPooled.DetachFromDisposeScope();
+        return new EncodedBatch(HostTensors.ToHost(_encodedImage), HostTensors.ToHost(_encodedText),
+            HostTensors.ToDouble(_module.logit_scale), HostTensors.ToDouble(_module.logit_bias));
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Autograd from the given gradients: backward of the scalar
+    /// sum(image_pooler * dImage) + sum(text_pooler * dText) + t' dL/dt' + b dL/db, whose gradient
+    /// w.r.t. each pooler output is exactly the given one (and w.r.t. t', b exactly the given numbers).
+    /// </remarks>
+    public void BackwardFromEmbeddings(HostTensor gradImageEmbeds, HostTensor gradTextEmbeds, double gradLogitScale, double gradLogitBias)
+    {
+        if (_encodedImage is null || _encodedText is null)
+            throw new InvalidOperationException("No encoded batch to run backward from: call EncodeForTraining first (once per BackwardFromEmbeddings).");
+        CheckGradient(gradImageEmbeds, _encodedImage, "image");
+        CheckGradient(gradTextEmbeds, _encodedText, "text");
+        using (var scope = NewDisposeScope())
+        {
+            var lossType = Precision.ParameterType;
+            var surrogate = (_module.logit_scale.to(lossType) * gradLogitScale).sum() + (_module.logit_bias.to(lossType) * gradLogitBias).sum();
+            if (_encodedImage.requires_grad)
+                surrogate = surrogate + (Precision.Master(_encodedImage).to(lossType) * HostTensors.ToTorch(gradImageEmbeds, lossType, Device)).sum();
+            if (_encodedText.requires_grad)
+                surrogate = surrogate + (Precision.Master(_encodedText).to(lossType) * HostTensors.ToTorch(gradTextEmbeds, lossType, Device)).sum();
+            if (surrogate.requires_grad) surrogate.backward();
+        }
+        ReleaseEncoding();
+        _hasGradients = true;
+    }
+
+    private Tensor? _encodedImage, _encodedText;   // pooler outputs [B, D] with their graphs, between encode and backward
+
+    private void ReleaseEncoding()
+    {
+        _encodedImage?.Dispose();
+        _encodedText?.Dispose();
+        _encodedImage = _encodedText = null;
+    }
+
+    private static void CheckGradient(HostTensor gradient, Tensor embeddings, string tower)
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        if (!gradient.Shape.Select(x => (long)x).SequenceEqual(embeddings.shape))
+            throw new ArgumentException($"The gradient of the {tower} embeddings is {HostTensor.ShapeToString(gradient.Shape)} but the encoded batch's {tower} embeddings are [{string.Join(", ", embeddings.shape)}].");
+        for (int i = 0; i < gradient.Size; i++)
+            if (!double.IsFinite(gradient.Data[i]))
+                throw new ArgumentException($"The gradient of the {tower} embeddings has {gradient.Data[i]} at flat index {i}; gradients must be finite.");
+    }
+
     /// <summary>
     /// One training step on a device batch with no host sync (forward, backward, clip, AdamW): what
     /// the throughput command times. Returns the loss as a device scalar (the caller disposes it).
@@ -255,6 +321,7 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// <summary>Frees the module's and the optimizer's device tensors.</summary>
     public void Dispose()
     {
+        ReleaseEncoding();
         _optimizer.Dispose();
         _module.Dispose();
     }

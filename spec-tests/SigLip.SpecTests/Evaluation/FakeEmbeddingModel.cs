@@ -59,6 +59,8 @@ internal sealed class FakeEmbeddingModel(WordTokenizer tokenizer, IReadOnlyDicti
 
     public StepResult Forward(SiglipBatch batch, LossOptions loss, bool collectOutputs) => throw new NotSupportedException();
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs) => throw new NotSupportedException();
+    public EncodedBatch EncodeForTraining(SiglipBatch batch) => throw new NotSupportedException();
+    public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) => throw new NotSupportedException();
     public NamedTensors Gradients() => throw new NotSupportedException();
     public double OptimizerStep(AdamWSettings settings, double learningRate) => throw new NotSupportedException();
     public NamedTensors GetParameters() => throw new NotSupportedException();

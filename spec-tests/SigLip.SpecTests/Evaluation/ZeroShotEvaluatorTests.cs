@@ -135,6 +135,8 @@ public class ZeroShotEvaluatorTests
         private Tensor Constant(int rows) => new([rows, 8], Enumerable.Range(0, rows * 8).Select(i => i % 8 == 0 ? 1.0 : 0.0).ToArray());
         public SigLip.Reference.Backends.StepResult Forward(SiglipBatch batch, SigLip.Reference.Backends.LossOptions loss, bool collectOutputs) => throw new NotSupportedException();
         public SigLip.Reference.Backends.StepResult ForwardBackward(SiglipBatch batch, SigLip.Reference.Backends.LossOptions loss, bool collectOutputs) => throw new NotSupportedException();
+        public SigLip.Reference.Backends.EncodedBatch EncodeForTraining(SiglipBatch batch) => throw new NotSupportedException();
+        public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) => throw new NotSupportedException();
         public NamedTensors Gradients() => throw new NotSupportedException();
         public double OptimizerStep(SigLip.Reference.Backends.AdamWSettings settings, double learningRate) => throw new NotSupportedException();
         public NamedTensors GetParameters() => throw new NotSupportedException();

@@ -54,6 +54,8 @@ internal sealed class ModelAdapterBackend : IBackend
             return new StepResult(pass.Loss, collectOutputs ? pass.Outputs : new Dictionary<string, Tensor>());
         }
 
+        public EncodedBatch EncodeForTraining(SiglipBatch batch) => throw new NotSupportedException("test adapter");
+        public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) => throw new NotSupportedException("test adapter");
         public NamedTensors Gradients() => _grads;
         public double OptimizerStep(AdamWSettings settings, double learningRate) => throw new NotSupportedException("test adapter");
         public NamedTensors GetParameters() => model.Parameters.DeepClone();

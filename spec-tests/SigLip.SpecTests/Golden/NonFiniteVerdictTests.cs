@@ -53,6 +53,10 @@ internal sealed class TamperingBackend(IBackend inner, string target, int elemen
         private StepResult Tampered(StepResult r) =>
             new(r.Loss, r.Outputs.ToDictionary(kv => kv.Key, kv => owner.Tamper(kv.Key, kv.Value)));
 
+        public EncodedBatch EncodeForTraining(SiglipBatch batch) => inner.EncodeForTraining(batch);
+        public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) =>
+            inner.BackwardFromEmbeddings(gradImageEmbeds, gradTextEmbeds, gradLogitScale, gradLogitBias);
+
         public NamedTensors Gradients()
         {
             var grads = new NamedTensors();

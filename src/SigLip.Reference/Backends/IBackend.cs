@@ -191,6 +191,13 @@ public static class OutputNames
     public const string GradPrefix = "grad.";
 }
 
+/// <summary>What <see cref="ISiglipModel.EncodeForTraining"/> gives back: a local batch's embeddings before the loss.</summary>
+/// <param name="ImageEmbeds">[B, D] the image pooler output: UNnormalised image embeddings.</param>
+/// <param name="TextEmbeds">[B, D] the text pooler output: UNnormalised text embeddings.</param>
+/// <param name="LogitScale">The model's t' (t = exp(t')), for the loss.</param>
+/// <param name="LogitBias">The model's b, for the loss.</param>
+public sealed record EncodedBatch(Tensor ImageEmbeds, Tensor TextEmbeds, double LogitScale, double LogitBias);
+
 /// <summary>A model living on a backend: its parameters, forward, backward and optimizer.</summary>
 public interface ISiglipModel : IDisposable
 {
@@ -205,7 +212,25 @@ public interface ISiglipModel : IDisposable
     /// <summary>Forward and backward: afterwards <see cref="Gradients"/> holds d loss / d parameter (not accumulated).</summary>
     StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs);
 
-    /// <summary>The gradients of the last <see cref="ForwardBackward"/>, by HF parameter name. Locked towers have none.</summary>
+    /// <summary>
+    /// A training step split in three, for a loss computed elsewhere (e.g. on a ring of ranks):
+    /// (1) this: both towers' forward on the local batch, keeping what backward needs; returns the
+    /// UNnormalised embeddings (the pooler outputs [B, D]) and the current t' and b;
+    /// (2) the caller computes the loss and its gradients w.r.t. those embeddings, t' and b;
+    /// (3) <see cref="BackwardFromEmbeddings"/>. <see cref="ForwardBackward"/> is the one-process case:
+    /// encode, <see cref="SigLip.Reference.Loss.PairwiseLoss"/>, backward.
+    /// </summary>
+    EncodedBatch EncodeForTraining(SiglipBatch batch);
+
+    /// <summary>
+    /// Step (3): backward from dL/d image embeddings and dL/d text embeddings [B, D] (w.r.t. the
+    /// UNnormalised embeddings that <see cref="EncodeForTraining"/> returned) and dL/dt', dL/db.
+    /// Afterwards <see cref="Gradients"/> holds d loss / d parameter, with dL/dt' and dL/db as given,
+    /// ready for <see cref="OptimizerStep"/>. Once per <see cref="EncodeForTraining"/>.
+    /// </summary>
+    void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias);
+
+    /// <summary>The gradients of the last <see cref="ForwardBackward"/> or <see cref="BackwardFromEmbeddings"/>, by HF parameter name. Locked towers have none.</summary>
     NamedTensors Gradients();
 
     /// <summary>Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.</summary>

@@ -38,13 +38,14 @@ public sealed class ReferenceBackend : IBackend
 /// pass, so its backward stops at that tower's output and never computes its gradients; AdamW is
 /// built without the locked tower's parameters, so they are never touched. The reference backend uses
 /// it as it is (fresh buffers every step); a backend with other operations may override
-/// <see cref="TrainingStep"/> to reuse its buffers.
+/// <see cref="WorkspaceFor"/> to reuse its buffers.
 /// </summary>
 public class HostSiglipModel : ISiglipModel
 {
     private readonly SiglipModel _model;
     private readonly AdamW _optimizer;
     private NamedTensors? _gradients;
+    private SiglipEncoding? _encoding;   // between EncodeForTraining and BackwardFromEmbeddings
 
     /// <summary>A model holding copies of <paramref name="parameters"/> (HF names; every one of the config's, no others).</summary>
     /// <param name="ops">the primitive operations (null: <see cref="ReferenceOps"/>).</param>
@@ -80,27 +81,48 @@ public class HostSiglipModel : ISiglipModel
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
         _gradients = null;
+        _encoding = null;
         if (collectOutputs)
         {
             var pass = _model.Forward(batch, loss, Locked);
             _gradients = _model.Backward(pass);
             return new StepResult(pass.Loss, pass.Outputs);
         }
-        var (value, gradients) = TrainingStep(batch, loss);
-        _gradients = gradients;
-        return new StepResult(value, NoOutputs);
+        // The one-process case of the split step: encode, the loss here, backward from its gradients.
+        var encoding = Encode(batch);
+        var r = _model.Ops.PairwiseLoss(encoding.ImageEmbeds, encoding.TextEmbeds, _model.LogitScale, _model.LogitBias, loss);
+        _gradients = _model.BackwardFromEmbeddings(encoding, r.GradImageEmbeds, r.GradTextEmbeds, r.GradLogitScale, r.GradLogitBias);
+        return new StepResult(r.Loss, NoOutputs);
+    }
+
+    /// <inheritdoc/>
+    public EncodedBatch EncodeForTraining(SiglipBatch batch)
+    {
+        _gradients = null;
+        _encoding = Encode(batch);
+        // Copies: a workspace's buffers are overwritten by the next step.
+        return new EncodedBatch(_encoding.ImageEmbeds.Clone(), _encoding.TextEmbeds.Clone(), _model.LogitScale, _model.LogitBias);
+    }
+
+    /// <inheritdoc/>
+    public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias)
+    {
+        var encoding = _encoding ?? throw new InvalidOperationException("No encoded batch to run backward from: call EncodeForTraining first (once per BackwardFromEmbeddings).");
+        _gradients = _model.BackwardFromEmbeddings(encoding, gradImageEmbeds, gradTextEmbeds, gradLogitScale, gradLogitBias);
+        _encoding = null;
+    }
+
+    private SiglipEncoding Encode(SiglipBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return _model.Encode(batch, Locked, WorkspaceFor(batch));
     }
 
     /// <summary>
-    /// A training step's forward and backward without named outputs: the loss, and the gradients
-    /// <see cref="Gradients"/> and <see cref="OptimizerStep"/> will use (valid until the next step).
-    /// This one allocates fresh buffers, as the specification does.
+    /// Buffers for a training step of this batch's shape, reused from step to step; null (this one):
+    /// fresh buffers every step, as the specification does. A backend may override it to reuse its buffers.
     /// </summary>
-    protected virtual (double Loss, NamedTensors Gradients) TrainingStep(SiglipBatch batch, LossOptions loss)
-    {
-        var pass = _model.Forward(batch, loss, Locked);
-        return (pass.Loss, _model.Backward(pass));
-    }
+    protected virtual SiglipWorkspace? WorkspaceFor(SiglipBatch batch) => null;
 
     private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
 

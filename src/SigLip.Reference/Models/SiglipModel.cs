@@ -154,16 +154,66 @@ public sealed class SiglipModel
     public NamedTensors Backward(SiglipForwardPass pass)
     {
         ArgumentNullException.ThrowIfNull(pass);
-        var grads = new NamedTensors();
         var r = pass.LossResult;
         // The loss's embedding gradients are w.r.t. the unnormalised embeddings, i.e. the pooler outputs.
-        if (!pass.Locked.HasFlag(LockedTowers.Text))
-            foreach (var (name, g) in Text.Backward(pass.Text, r.GradTextEmbeds)) grads.Add(name, g);
-        if (!pass.Locked.HasFlag(LockedTowers.Image))
-            foreach (var (name, g) in Vision.Backward(pass.Vision, r.GradImageEmbeds)) grads.Add(name, g);
-        grads.Add(ParameterLayout.LogitScale, Tensor.Scalar(r.GradLogitScale));
-        grads.Add(ParameterLayout.LogitBias, Tensor.Scalar(r.GradLogitBias));
+        return BackwardFromEmbeddings(new SiglipEncoding(pass.Vision, pass.Text, pass.Locked, null),
+            r.GradImageEmbeds, r.GradTextEmbeds, r.GradLogitScale, r.GradLogitBias);
+    }
+
+    /// <summary>
+    /// A training step's first part: both towers' forward on a batch, keeping what backward needs.
+    /// The encoding's <see cref="SiglipEncoding.ImageEmbeds"/> and <see cref="SiglipEncoding.TextEmbeds"/>
+    /// are the UNnormalised embeddings (the pooler outputs) the loss takes. With a
+    /// <paramref name="workspace"/>, into its buffers (valid until it is used again).
+    /// </summary>
+    public SiglipEncoding Encode(SiglipBatch batch, LockedTowers locked = LockedTowers.None, SiglipWorkspace? workspace = null)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ValidateBatch(batch);
+        if (workspace is null)
+            return new SiglipEncoding(Vision.Forward(batch.PixelValues), Text.Forward(batch.InputIds), locked, null);
+        if (!ReferenceEquals(workspace.Model, this) || !workspace.Fits(batch))
+            throw new ArgumentException($"The workspace belongs to another model or is for {workspace.Batch} pairs of {workspace.TextLength} tokens; this batch has {batch.Size} of {batch.InputIds.Length}.");
+        return new SiglipEncoding(Vision.Forward(batch.PixelValues, workspace.VisionPass), Text.Forward(batch.InputIds, workspace.TextPass), locked, workspace);
+    }
+
+    /// <summary>
+    /// A training step's last part: backward from the gradients of the loss w.r.t. the UNnormalised
+    /// embeddings [B, D] (the pooler outputs) and w.r.t. t' and b, which the caller computed (in one
+    /// process, or on a ring of ranks). Returns d loss / d parameter as <see cref="Backward(SiglipForwardPass)"/>
+    /// does (same names and order); a locked tower's backward is not run. With an encoding made in a
+    /// workspace, into that workspace's gradient buffers (overwritten by the next call with it).
+    /// </summary>
+    public NamedTensors BackwardFromEmbeddings(SiglipEncoding encoding, Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias)
+    {
+        ArgumentNullException.ThrowIfNull(encoding);
+        CheckEmbeddingGradient(gradImageEmbeds, encoding.ImageEmbeds, "image");
+        CheckEmbeddingGradient(gradTextEmbeds, encoding.TextEmbeds, "text");
+        var locked = encoding.Locked;
+        if (encoding.Workspace is { } workspace)
+        {
+            if (!locked.HasFlag(LockedTowers.Text)) Text.Backward(encoding.Text, gradTextEmbeds, null, workspace.TextGrads);
+            if (!locked.HasFlag(LockedTowers.Image)) Vision.Backward(encoding.Vision, gradImageEmbeds, null, workspace.VisionGrads);
+            return workspace.Gradients(locked, gradLogitScale, gradLogitBias);
+        }
+        var grads = new NamedTensors();
+        if (!locked.HasFlag(LockedTowers.Text))
+            foreach (var (name, g) in Text.Backward(encoding.Text, gradTextEmbeds)) grads.Add(name, g);
+        if (!locked.HasFlag(LockedTowers.Image))
+            foreach (var (name, g) in Vision.Backward(encoding.Vision, gradImageEmbeds)) grads.Add(name, g);
+        grads.Add(ParameterLayout.LogitScale, Tensor.Scalar(gradLogitScale));
+        grads.Add(ParameterLayout.LogitBias, Tensor.Scalar(gradLogitBias));
         return grads;
+    }
+
+    private static void CheckEmbeddingGradient(Tensor gradient, Tensor embeddings, string tower)
+    {
+        ArgumentNullException.ThrowIfNull(gradient, $"grad {tower} embeds");
+        if (!gradient.Shape.SequenceEqual(embeddings.Shape))
+            throw new ArgumentException($"The gradient of the {tower} embeddings is {Tensor.ShapeToString(gradient.Shape)} but the encoded batch's {tower} embeddings are {Tensor.ShapeToString(embeddings.Shape)}.");
+        for (int i = 0; i < gradient.Size; i++)
+            if (!double.IsFinite(gradient.Data[i]))
+                throw new ArgumentException($"The gradient of the {tower} embeddings has {gradient.Data[i]} at [{i / embeddings.Shape[1]}, {i % embeddings.Shape[1]}]; gradients must be finite.");
     }
 
     /// <summary>
@@ -176,13 +226,9 @@ public sealed class SiglipModel
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(workspace);
         loss ??= LossOptions.Default;
-        ValidateBatch(batch);
-        if (!ReferenceEquals(workspace.Model, this) || !workspace.Fits(batch))
-            throw new ArgumentException($"The workspace belongs to another model or is for {workspace.Batch} pairs of {workspace.TextLength} tokens; this batch has {batch.Size} of {batch.InputIds.Length}.");
-        var vision = Vision.Forward(batch.PixelValues, workspace.VisionPass);
-        var text = Text.Forward(batch.InputIds, workspace.TextPass);
-        var lossResult = Ops.PairwiseLoss(vision.PoolerOutput, text.PoolerOutput, LogitScale, LogitBias, loss);
-        return new SiglipForwardPass(lossResult.Loss, NoOutputs, vision, text, lossResult, locked);
+        var encoding = Encode(batch, locked, workspace);
+        var lossResult = Ops.PairwiseLoss(encoding.ImageEmbeds, encoding.TextEmbeds, LogitScale, LogitBias, loss);
+        return new SiglipForwardPass(lossResult.Loss, NoOutputs, encoding.Vision, encoding.Text, lossResult, locked);
     }
 
     /// <summary>
@@ -194,9 +240,8 @@ public sealed class SiglipModel
         ArgumentNullException.ThrowIfNull(pass);
         ArgumentNullException.ThrowIfNull(workspace);
         var r = pass.LossResult;
-        if (!pass.Locked.HasFlag(LockedTowers.Text)) Text.Backward(pass.Text, r.GradTextEmbeds, null, workspace.TextGrads);
-        if (!pass.Locked.HasFlag(LockedTowers.Image)) Vision.Backward(pass.Vision, r.GradImageEmbeds, null, workspace.VisionGrads);
-        return workspace.Gradients(pass.Locked, r.GradLogitScale, r.GradLogitBias);
+        return BackwardFromEmbeddings(new SiglipEncoding(pass.Vision, pass.Text, pass.Locked, workspace),
+            r.GradImageEmbeds, r.GradTextEmbeds, r.GradLogitScale, r.GradLogitBias);
     }
 
     private static readonly IReadOnlyDictionary<string, Tensor> NoOutputs = System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty;
@@ -229,6 +274,34 @@ public sealed class SiglipModel
         L2Normalize.Forward(output, new double[rows], embeddings.Data, rows, width, epsilon);
         return new Tensor([rows, width], output);
     }
+}
+
+/// <summary>
+/// Both towers' forward passes of one batch (<see cref="SiglipModel.Encode"/>): the UNnormalised
+/// embeddings the loss takes, and what <see cref="SiglipModel.BackwardFromEmbeddings"/> needs.
+/// </summary>
+public sealed class SiglipEncoding
+{
+    internal SiglipEncoding(VisionForwardPass vision, TextForwardPass text, LockedTowers locked, SiglipWorkspace? workspace)
+    {
+        Vision = vision;
+        Text = text;
+        Locked = locked;
+        Workspace = workspace;
+    }
+
+    /// <summary>The image tower's pass.</summary>
+    public VisionForwardPass Vision { get; }
+    /// <summary>The text tower's pass.</summary>
+    public TextForwardPass Text { get; }
+    /// <summary>The towers whose backward is not run.</summary>
+    public LockedTowers Locked { get; }
+    /// <summary>The workspace whose buffers hold the passes (and will hold the gradients), or null.</summary>
+    public SiglipWorkspace? Workspace { get; }
+    /// <summary>[B, D] the image pooler output (unnormalised image embeddings).</summary>
+    public Tensor ImageEmbeds => Vision.PoolerOutput;
+    /// <summary>[B, D] the text pooler output (unnormalised text embeddings).</summary>
+    public Tensor TextEmbeds => Text.PoolerOutput;
 }
 
 /// <summary>
