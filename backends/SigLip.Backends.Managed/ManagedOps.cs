@@ -143,7 +143,7 @@ public sealed class ManagedOps : ILayerOps
 
     /// <inheritdoc/>
     /// <remarks>
-    /// The dense sigmoid loss runs on <see cref="SigmoidLossKernels"/> (slabs of logits, never the whole
+    /// The dense sigmoid loss runs on <see cref="ManagedLoss.SigmoidDense"/> (slabs of logits, never the whole
     /// [n, n]); the chunked ring, the softmax loss and a request for the logits run the reference's
     /// generic loss in this working dtype.
     /// </remarks>
@@ -166,21 +166,8 @@ public sealed class ManagedOps : ILayerOps
             return new LossResult(double.CreateChecked(r.Loss), Widen(r.GradImageEmbeds, n, d), Widen(r.GradTextEmbeds, n, d),
                 double.CreateChecked(r.GradLogitScale), double.CreateChecked(r.GradLogitBias));
         }
-        T epsilon = T.CreateChecked(options.NormEpsilon);
-        var imageNormed = new T[n * d];   // [n, d]
-        var textNormed = new T[n * d];    // [n, d]
-        var imageNorms = new T[n];        // [n]
-        var textNorms = new T[n];         // [n]
-        L2Normalize.Forward(imageNormed, imageNorms, image, n, d, epsilon);
-        L2Normalize.Forward(textNormed, textNorms, text, n, d, epsilon);
-        var dImageNormed = new T[n * d];
-        var dTextNormed = new T[n * d];
-        var value = SigmoidLossKernels.ForwardBackward(dImageNormed, dTextNormed, imageNormed, textNormed, n, d, logitScale, logitBias, Threads);
-        var dImage = new T[n * d];
-        var dText = new T[n * d];
-        L2Normalize.Backward(dImage, dImageNormed, imageNormed, imageNorms, n, d);
-        L2Normalize.Backward(dText, dTextNormed, textNormed, textNorms, n, d);
-        return new LossResult(value.Loss, Widen(dImage, n, d), Widen(dText, n, d), value.DLogitScale, value.DLogitBias);
+        var sigmoid = ManagedLoss.SigmoidDense(image, text, n, d, logitScale, logitBias, options.NormEpsilon, Threads);
+        return new LossResult(sigmoid.Loss, Widen(sigmoid.GradImageEmbeds, n, d), Widen(sigmoid.GradTextEmbeds, n, d), sigmoid.GradLogitScale, sigmoid.GradLogitBias);
     }
 
     private static Tensor Widen<T>(T[] values, int n, int d) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
