@@ -1,3 +1,6 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SigLip.Backends.Managed.Kernels;
 using SigLip.Reference;
 using SigLip.Reference.Backends;
@@ -183,7 +186,8 @@ public sealed class ManagedOps : ILayerOps
         public float[] In(int slot, double[] source, int count)
         {
             var buffer = Get(_inputs, slot, count);
-            for (int i = 0; i < count; i++) buffer[i] = (float)source[i];
+            // Round to nearest, as (float)x: ConvertTruncating is float.CreateTruncating, the cast (vectorised).
+            TensorPrimitives.ConvertTruncating<double, float>(source.AsSpan(0, count), buffer.AsSpan(0, count));
             return buffer;
         }
 
@@ -198,15 +202,28 @@ public sealed class ManagedOps : ILayerOps
             return buffer;
         }
 
-        public static void Store(double[] target, float[] source, int count)
-        {
-            for (int i = 0; i < count; i++) target[i] = source[i];
-        }
+        /// <summary>target[i] = source[i] (exact: every float32 is a float64).</summary>
+        public static void Store(double[] target, float[] source, int count) =>
+            TensorPrimitives.ConvertChecked<float, double>(source.AsSpan(0, count), target.AsSpan(0, count));
 
+        /// <summary>target[i] += source[i], the float32 value widened exactly, then one float64 add.</summary>
         public static void Accumulate(double[]? target, float[]? source, int count)
         {
             if (target is null || source is null) return;
-            for (int i = 0; i < count; i++) target[i] += source[i];
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var t = MemoryMarshal.Cast<double, Vector256<double>>(target.AsSpan(0, count));
+                var s = source.AsSpan(0, count);
+                for (; i + Vector256<float>.Count <= count; i += Vector256<float>.Count)
+                {
+                    var (lower, upper) = Vector256.Widen(Vector256.Create<float>(s.Slice(i, Vector256<float>.Count)));
+                    int v = i / Vector256<double>.Count;
+                    t[v] += lower;
+                    t[v + 1] += upper;
+                }
+            }
+            for (; i < count; i++) target[i] += source[i];
         }
 
         public static float[] Round(double[] source) => Array.ConvertAll(source, x => (float)x);
