@@ -79,7 +79,7 @@ public sealed class ManagedBackend : IBackend
     /// <summary>What the kernels run on: the vector instructions they use.</summary>
     public static string DescribeCpu() =>
         (Vector256.IsHardwareAccelerated && Fma.IsSupported ? "AVX2+FMA" : "portable Vector<T>, no AVX2+FMA") +
-        (Avx512F.IsSupported ? " (AVX-512F present, unused)" : "");
+        (Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? ", AVX-512F GEMM micro-kernel" : Avx512F.IsSupported ? " (AVX-512F present, not accelerated: unused)" : "");
 }
 
 /// <summary>

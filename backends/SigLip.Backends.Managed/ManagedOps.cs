@@ -1,3 +1,6 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SigLip.Backends.Managed.Kernels;
 using SigLip.Reference;
 using SigLip.Reference.Backends;
@@ -143,7 +146,7 @@ public sealed class ManagedOps : ILayerOps
 
     /// <inheritdoc/>
     /// <remarks>
-    /// The dense sigmoid loss runs on <see cref="SigmoidLossKernels"/> (slabs of logits, never the whole
+    /// The dense sigmoid loss runs on <see cref="ManagedLoss.SigmoidDense"/> (slabs of logits, never the whole
     /// [n, n]); the chunked ring, the softmax loss and a request for the logits run the reference's
     /// generic loss in this working dtype.
     /// </remarks>
@@ -166,21 +169,8 @@ public sealed class ManagedOps : ILayerOps
             return new LossResult(double.CreateChecked(r.Loss), Widen(r.GradImageEmbeds, n, d), Widen(r.GradTextEmbeds, n, d),
                 double.CreateChecked(r.GradLogitScale), double.CreateChecked(r.GradLogitBias));
         }
-        T epsilon = T.CreateChecked(options.NormEpsilon);
-        var imageNormed = new T[n * d];   // [n, d]
-        var textNormed = new T[n * d];    // [n, d]
-        var imageNorms = new T[n];        // [n]
-        var textNorms = new T[n];         // [n]
-        L2Normalize.Forward(imageNormed, imageNorms, image, n, d, epsilon);
-        L2Normalize.Forward(textNormed, textNorms, text, n, d, epsilon);
-        var dImageNormed = new T[n * d];
-        var dTextNormed = new T[n * d];
-        var value = SigmoidLossKernels.ForwardBackward(dImageNormed, dTextNormed, imageNormed, textNormed, n, d, logitScale, logitBias, Threads);
-        var dImage = new T[n * d];
-        var dText = new T[n * d];
-        L2Normalize.Backward(dImage, dImageNormed, imageNormed, imageNorms, n, d);
-        L2Normalize.Backward(dText, dTextNormed, textNormed, textNorms, n, d);
-        return new LossResult(value.Loss, Widen(dImage, n, d), Widen(dText, n, d), value.DLogitScale, value.DLogitBias);
+        var sigmoid = ManagedLoss.SigmoidDense(image, text, n, d, logitScale, logitBias, options.NormEpsilon, Threads);
+        return new LossResult(sigmoid.Loss, Widen(sigmoid.GradImageEmbeds, n, d), Widen(sigmoid.GradTextEmbeds, n, d), sigmoid.GradLogitScale, sigmoid.GradLogitBias);
     }
 
     private static Tensor Widen<T>(T[] values, int n, int d) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
@@ -196,7 +186,8 @@ public sealed class ManagedOps : ILayerOps
         public float[] In(int slot, double[] source, int count)
         {
             var buffer = Get(_inputs, slot, count);
-            for (int i = 0; i < count; i++) buffer[i] = (float)source[i];
+            // Round to nearest, as (float)x: ConvertTruncating is float.CreateTruncating, the cast (vectorised).
+            TensorPrimitives.ConvertTruncating<double, float>(source.AsSpan(0, count), buffer.AsSpan(0, count));
             return buffer;
         }
 
@@ -211,15 +202,28 @@ public sealed class ManagedOps : ILayerOps
             return buffer;
         }
 
-        public static void Store(double[] target, float[] source, int count)
-        {
-            for (int i = 0; i < count; i++) target[i] = source[i];
-        }
+        /// <summary>target[i] = source[i] (exact: every float32 is a float64).</summary>
+        public static void Store(double[] target, float[] source, int count) =>
+            TensorPrimitives.ConvertChecked<float, double>(source.AsSpan(0, count), target.AsSpan(0, count));
 
+        /// <summary>target[i] += source[i], the float32 value widened exactly, then one float64 add.</summary>
         public static void Accumulate(double[]? target, float[]? source, int count)
         {
             if (target is null || source is null) return;
-            for (int i = 0; i < count; i++) target[i] += source[i];
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var t = MemoryMarshal.Cast<double, Vector256<double>>(target.AsSpan(0, count));
+                var s = source.AsSpan(0, count);
+                for (; i + Vector256<float>.Count <= count; i += Vector256<float>.Count)
+                {
+                    var (lower, upper) = Vector256.Widen(Vector256.Create<float>(s.Slice(i, Vector256<float>.Count)));
+                    int v = i / Vector256<double>.Count;
+                    t[v] += lower;
+                    t[v + 1] += upper;
+                }
+            }
+            for (; i < count; i++) target[i] += source[i];
         }
 
         public static float[] Round(double[] source) => Array.ConvertAll(source, x => (float)x);

@@ -10,7 +10,9 @@ namespace SigLip.Backends.Managed.Kernels;
 /// for float and double, in the Goto/BLIS shape:
 ///   for jc (NC columns of B)  -> for pc (KC deep)  -> pack B block [KC x NC] into NR-wide panels
 ///     -> for ic (MC rows of A) -> pack A block [MC x KC] into MR-tall panels
-///       -> for jr, ir: a 6 x NR micro-kernel (NR = two Vector256) kept in 12 registers, FMA.
+///       -> for jr, ir: a 6 x NR micro-kernel (NR = two Vector512 where AVX-512F is accelerated, else
+///          two Vector256) kept in 12 registers, FMA. Both widths sum each element of C in the same
+///          order (one FMA chain over p per KC slice), so they give the same bits.
 /// On several threads (<see cref="ParallelProduct"/>) op(B) is packed once, shared, and the rows are
 /// split into many small tasks that threads claim one at a time. Every element of C is summed in the
 /// same order either way (KC slices in order, each by the same micro-kernel), so the parallel product
@@ -22,8 +24,10 @@ namespace SigLip.Backends.Managed.Kernels;
 internal static unsafe class Gemm<T> where T : unmanaged
 {
     public const int MR = 6;
-    public static readonly int NR = 2 * Vector256<T>.Count;
-    // KC x NR panel of B (16 KB float / 16 KB double) stays in L1; MC x KC of A (~100-200 KB) in L2.
+    /// <summary>Whether the micro-kernel runs on Vector512 (AVX-512F present and accelerated): NR doubles, each element is summed in the same order.</summary>
+    public static readonly bool Wide = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+    public static readonly int NR = Wide ? 2 * Vector512<T>.Count : 2 * Vector256<T>.Count;
+    // KC x NR panel of B (16 KB float / 16 KB double; 32 KB with Vector512) stays in L1; MC x KC of A (~100-200 KB) in L2.
     private static readonly int KC = typeof(T) == typeof(float) ? 256 : 128;
     private const int MC = 96;
     private static readonly int NC = typeof(T) == typeof(float) ? 2048 : 2048;
@@ -286,8 +290,7 @@ internal static unsafe class Gemm<T> where T : unmanaged
             for (int p = 0; p < kc; p++)
             {
                 T* src = b + (long)p * ldb;
-                Vector256.Store(Vector256.Load(src), dst + p * nr);
-                Vector256.Store(Vector256.Load(src + w), dst + p * nr + w);
+                for (int x = 0; x < nr; x += w) Vector256.Store(Vector256.Load(src + x), dst + p * nr + x);
             }
         }
         else
@@ -313,9 +316,24 @@ internal static unsafe class Gemm<T> where T : unmanaged
         throw new NotSupportedException();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> MulAdd(Vector512<T> x, Vector512<T> y, Vector512<T> acc)
+    {
+        if (typeof(T) == typeof(float))
+            return Avx512F.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Avx512F.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
+    }
+
     // C[rows x cols] += Apanel(6 x kc) · Bpanel(kc x NR), accumulated in registers.
     private static void MicroKernel(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols)
     {
+        if (Wide)
+        {
+            MicroKernel512(kc, ap, bp, c, ldc, rows, cols);
+            return;
+        }
         int w = Vector256<T>.Count;
         int nr = 2 * w;
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -355,6 +373,57 @@ internal static unsafe class Gemm<T> where T : unmanaged
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++)
                 c[(long)r * ldc + j] = Add(c[(long)r * ldc + j], tile[r * nr + j]);
+    }
+
+    // The same micro-kernel on Vector512 (NR = two Vector512): each C element is still one FMA chain over p, in order.
+    private static void MicroKernel512(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols)
+    {
+        int w = Vector512<T>.Count;
+        int nr = 2 * w;
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<T> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(bp);
+            var b1 = Vector512.Load(bp + w);
+            var a0 = Vector512.Create(ap[0]);
+            c00 = MulAdd(a0, b0, c00); c01 = MulAdd(a0, b1, c01);
+            var a1 = Vector512.Create(ap[1]);
+            c10 = MulAdd(a1, b0, c10); c11 = MulAdd(a1, b1, c11);
+            var a2 = Vector512.Create(ap[2]);
+            c20 = MulAdd(a2, b0, c20); c21 = MulAdd(a2, b1, c21);
+            var a3 = Vector512.Create(ap[3]);
+            c30 = MulAdd(a3, b0, c30); c31 = MulAdd(a3, b1, c31);
+            var a4 = Vector512.Create(ap[4]);
+            c40 = MulAdd(a4, b0, c40); c41 = MulAdd(a4, b1, c41);
+            var a5 = Vector512.Create(ap[5]);
+            c50 = MulAdd(a5, b0, c50); c51 = MulAdd(a5, b1, c51);
+            ap += MR;
+            bp += nr;
+        }
+        if (rows == MR && cols == nr)
+        {
+            AddRow512(c, c00, c01, w); AddRow512(c + ldc, c10, c11, w); AddRow512(c + 2L * ldc, c20, c21, w);
+            AddRow512(c + 3L * ldc, c30, c31, w); AddRow512(c + 4L * ldc, c40, c41, w); AddRow512(c + 5L * ldc, c50, c51, w);
+            return;
+        }
+        T* tile = stackalloc T[MR * 2 * Vector512<T>.Count];
+        Vector512.Store(c00, tile); Vector512.Store(c01, tile + w);
+        Vector512.Store(c10, tile + nr); Vector512.Store(c11, tile + nr + w);
+        Vector512.Store(c20, tile + 2 * nr); Vector512.Store(c21, tile + 2 * nr + w);
+        Vector512.Store(c30, tile + 3 * nr); Vector512.Store(c31, tile + 3 * nr + w);
+        Vector512.Store(c40, tile + 4 * nr); Vector512.Store(c41, tile + 4 * nr + w);
+        Vector512.Store(c50, tile + 5 * nr); Vector512.Store(c51, tile + 5 * nr + w);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                c[(long)r * ldc + j] = Add(c[(long)r * ldc + j], tile[r * nr + j]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow512(T* c, Vector512<T> v0, Vector512<T> v1, int w)
+    {
+        Vector512.Store(Vector512.Load(c) + v0, c);
+        Vector512.Store(Vector512.Load(c + w) + v1, c + w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
