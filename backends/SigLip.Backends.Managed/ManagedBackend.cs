@@ -20,7 +20,7 @@ public sealed class ManagedBackendProvider : IBackendProvider
     public string Name => BackendName;
 
     /// <inheritdoc/>
-    public string Description => "fast managed CPU kernels (Vector256 + FMA GEMM, TensorPrimitives, parallel), float32 (default) or float64; --threads sets the parallelism";
+    public string Description => "fast managed CPU kernels (Vector256/Vector512 + FMA GEMM, TensorPrimitives, parallel), float32 (default) or float64; --threads sets the parallelism";
 
     /// <inheritdoc/>
     public BackendAvailability Probe() => new(true, $"always available (pure managed code; {ManagedBackend.DescribeCpu()})");
