@@ -102,6 +102,26 @@ public sealed class DataParallelTrainerTests
     }
 
     [Fact]
+    public void The_bytes_a_rank_hands_to_the_communicator_per_step_are_those_computed_from_the_shapes()
+    {
+        const int w = 3, steps = 2;
+        var config = TrainingFixtures.TinyConfig();
+        var bytes = InProcessGroup.Run(w, communicator =>
+        {
+            using var trainer = Trainer.Start(new ReferenceBackend(), config, TrainingFixtures.TinyData(), TrainingFixtures.Tokenizer(), Settings(steps), communicator: communicator);
+            trainer.Run();
+            return trainer.CommunicationBytes;
+        });
+        var traffic = SigLip.Reference.Distributed.DataParallelTraffic.For(config, 12, w, sizeof(double));
+        Assert.Equal(w * (2L * 4 * 10 + 1) * 8, traffic.RingBytes); // c = 4, d = 10: W hops of (2 c d + 1) elements
+        // Per step: the ring, the tower gradients handed over once, the W flags and the 3 totals (+ rank 0's 5-element header broadcast).
+        long perStep = traffic.RingBytes + traffic.TowerParameters * 8 + (w + 3) * 8;
+        Assert.Equal(steps * (perStep + 5 * 8), bytes[0]);
+        Assert.Equal(steps * perStep, bytes[1]);
+        Assert.Equal(steps * perStep, bytes[2]);
+    }
+
+    [Fact]
     public void A_rank_count_that_does_not_divide_the_global_batch_is_refused_saying_which_do()
     {
         var failure = Assert.Throws<RankFailedException>(() => Ranks(5, Settings()));
