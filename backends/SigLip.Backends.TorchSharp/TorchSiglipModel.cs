@@ -253,6 +253,47 @@ public sealed class TorchSiglipModel : ISiglipModel
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Stages through host memory: the tower gradients are copied into one double array (in layout
+    /// order), summed over the ranks, and copied back into each parameter's .grad (in its dtype). A
+    /// tower parameter with no .grad (e.g. unused in the graph) takes part with zeros.
+    /// </remarks>
+    public void AllReduceGradients(SigLip.Reference.Distributed.ICommunicator communicator)
+    {
+        ArgumentNullException.ThrowIfNull(communicator);
+        if (!_hasGradients) throw new InvalidOperationException("No gradients to all-reduce: call BackwardFromEmbeddings first.");
+        var specs = _layout.Where(s => ReferenceAdamW.IsTrainable(s, Locked) && s.Name is not ParameterLayout.LogitScale and not ParameterLayout.LogitBias).ToList();
+        long total = specs.Sum(s => (long)_parameters[s.Name].numel());
+        if (total > Array.MaxLength) throw new InvalidOperationException($"The tower gradients hold {total} values, more than one array can.");
+        var flat = new double[total];
+        long offset = 0;
+        foreach (var spec in specs)
+        {
+            var p = _parameters[spec.Name];
+            int size = (int)p.numel();
+            if (p.grad is { } g)
+            {
+                using var host = g.detach().to(ScalarType.Float64, CPU).contiguous();
+                host.data<double>().CopyTo(flat, (int)offset);
+            }
+            offset += size;
+        }
+        communicator.AllReduceSum(flat, flat.Length);
+        offset = 0;
+        using var noGrad = no_grad();
+        foreach (var spec in specs)
+        {
+            var p = _parameters[spec.Name];
+            int size = (int)p.numel();
+            using var summed = tensor(flat.AsSpan((int)offset, size).ToArray(), p.shape, ScalarType.Float64);
+            using var onDevice = summed.to(p.dtype, p.device);
+            if (p.grad is { } g) g.copy_(onDevice);
+            else p.grad = onDevice.clone();
+            offset += size;
+        }
+    }
+
+    /// <inheritdoc/>
     public double OptimizerStep(AdamWSettings settings, double learningRate)
     {
         if (!_hasGradients) throw new InvalidOperationException("No gradients yet: call ForwardBackward before OptimizerStep.");

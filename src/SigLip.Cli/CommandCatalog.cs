@@ -15,6 +15,7 @@ internal static class CommandCatalog
         yield return Commands.BackendsCommand.Create();
         yield return Commands.ThroughputCommand.Create();
         yield return Commands.TrainCommand.Create();
+        yield return Commands.TrafficCommand.Create();
         yield return Commands.EvalCommand.Create();
         yield return Commands.ExperimentCommand.Create();
         yield return Commands.ExplainCommand.Create();

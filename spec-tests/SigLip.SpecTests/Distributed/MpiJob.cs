@@ -27,11 +27,22 @@ internal static class MpiJob
     /// environment (OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1). Kills the whole job
     /// when it outlives <paramref name="timeout"/> (and says so in the result).
     /// </summary>
-    public static Result Run(IEnumerable<string> mpirunArgs, IEnumerable<string> hostArgs, TimeSpan timeout)
+    public static Result Run(IEnumerable<string> mpirunArgs, IEnumerable<string> hostArgs, TimeSpan timeout) =>
+        RunDll(mpirunArgs, "SigLip.Mpi.TestHost.dll", hostArgs, timeout);
+
+    /// <summary>
+    /// mpirun [mpirunArgs] dotnet DLL [args], DLL built beside the tests (e.g. siglip.dll, the CLI);
+    /// as <see cref="Run"/>. <paramref name="whileRunning"/>, when given, is called with mpirun's
+    /// process once started (e.g. to kill a rank); the time limit counts from the start.
+    /// The variables in <paramref name="environment"/> are set for mpirun, which passes them to its ranks.
+    /// </summary>
+    public static Result RunDll(IEnumerable<string> mpirunArgs, string dll, IEnumerable<string> args, TimeSpan timeout,
+        Action<Process>? whileRunning = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var mpirun = RequireMpirun();
-        var host = Path.Combine(AppContext.BaseDirectory, "SigLip.Mpi.TestHost.dll");
-        Assert.True(File.Exists(host), $"the MPI test host is not built beside the tests: {host}");
+        var host = Path.Combine(AppContext.BaseDirectory, dll);
+        Assert.True(File.Exists(host), $"{dll} is not built beside the tests: {host}");
+        var hostArgs = args;
         var info = new ProcessStartInfo(mpirun)
         {
             RedirectStandardOutput = true,
@@ -46,6 +57,7 @@ internal static class MpiJob
         info.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         info.Environment["TERM"] = "dumb";
         info.Environment.Remove("SIGLIP_MPI_LIBRARY");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
 
         var output = new StringBuilder();
         var clock = Stopwatch.StartNew();
@@ -55,7 +67,9 @@ internal static class MpiJob
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var exited = process.WaitForExit((int)timeout.TotalMilliseconds);
+        whileRunning?.Invoke(process);
+        var left = timeout - clock.Elapsed;
+        var exited = process.WaitForExit((int)Math.Max(0, left.TotalMilliseconds));
         if (!exited)
         {
             process.Kill(entireProcessTree: true);
@@ -75,7 +89,8 @@ internal static class MpiJob
         return args;
     }
 
-    private static string DotnetPath()
+    /// <summary>The dotnet host running the tests (or the one on PATH).</summary>
+    public static string DotnetPath()
     {
         if (Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet") return self;
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)) return host;

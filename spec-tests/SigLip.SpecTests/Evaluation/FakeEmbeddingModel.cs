@@ -62,6 +62,7 @@ internal sealed class FakeEmbeddingModel(WordTokenizer tokenizer, IReadOnlyDicti
     public EncodedBatch EncodeForTraining(SiglipBatch batch) => throw new NotSupportedException();
     public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) => throw new NotSupportedException();
     public NamedTensors Gradients() => throw new NotSupportedException();
+    public void AllReduceGradients(SigLip.Reference.Distributed.ICommunicator communicator) => throw new NotSupportedException();
     public double OptimizerStep(AdamWSettings settings, double learningRate) => throw new NotSupportedException();
     public NamedTensors GetParameters() => throw new NotSupportedException();
     public void SetParameters(IReadOnlyDictionary<string, Tensor> parameters) => throw new NotSupportedException();

@@ -138,6 +138,7 @@ public class ZeroShotEvaluatorTests
         public SigLip.Reference.Backends.EncodedBatch EncodeForTraining(SiglipBatch batch) => throw new NotSupportedException();
         public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) => throw new NotSupportedException();
         public NamedTensors Gradients() => throw new NotSupportedException();
+        public void AllReduceGradients(SigLip.Reference.Distributed.ICommunicator communicator) => throw new NotSupportedException();
         public double OptimizerStep(SigLip.Reference.Backends.AdamWSettings settings, double learningRate) => throw new NotSupportedException();
         public NamedTensors GetParameters() => throw new NotSupportedException();
         public void SetParameters(IReadOnlyDictionary<string, Tensor> parameters) => throw new NotSupportedException();

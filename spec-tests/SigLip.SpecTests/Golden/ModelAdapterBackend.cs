@@ -57,6 +57,7 @@ internal sealed class ModelAdapterBackend : IBackend
         public EncodedBatch EncodeForTraining(SiglipBatch batch) => throw new NotSupportedException("test adapter");
         public void BackwardFromEmbeddings(Tensor gradImageEmbeds, Tensor gradTextEmbeds, double gradLogitScale, double gradLogitBias) => throw new NotSupportedException("test adapter");
         public NamedTensors Gradients() => _grads;
+        public void AllReduceGradients(SigLip.Reference.Distributed.ICommunicator communicator) => throw new NotSupportedException("test adapter");
         public double OptimizerStep(AdamWSettings settings, double learningRate) => throw new NotSupportedException("test adapter");
         public NamedTensors GetParameters() => model.Parameters.DeepClone();
         public void SetParameters(IReadOnlyDictionary<string, Tensor> parameters) => throw new NotSupportedException("test adapter");

@@ -64,6 +64,7 @@ internal sealed class TamperingBackend(IBackend inner, string target, int elemen
             return grads;
         }
 
+        public void AllReduceGradients(SigLip.Reference.Distributed.ICommunicator communicator) => inner.AllReduceGradients(communicator);
         public double OptimizerStep(AdamWSettings settings, double learningRate) => inner.OptimizerStep(settings, learningRate);
         public NamedTensors GetParameters() => inner.GetParameters();
         public void SetParameters(IReadOnlyDictionary<string, Tensor> parameters) => inner.SetParameters(parameters);

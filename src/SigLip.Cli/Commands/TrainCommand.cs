@@ -7,6 +7,8 @@ using SigLip.Cli.Plots;
 using SigLip.Reference;
 using SigLip.Reference.Backends;
 using SigLip.Data;
+using SigLip.Distributed.Mpi;
+using SigLip.Reference.Distributed;
 using SigLip.Reference.Data;
 using SigLip.Reference.Data.BuiltIn;
 using SigLip.Reference.Evaluation;
@@ -56,12 +58,32 @@ internal static class TrainCommand
         var tokenizerModel = new Option<string?>("--tokenizer") { Description = "With --data: a SentencePiece spiece.model for the captions (default: a hashing word tokenizer)." };
         var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
         var skipGolden = new Option<bool>("--skip-golden-check") { Description = "Train without first verifying the backend against the golden cases (not recommended)." };
+        var distributed = new Option<DistributedMode>("--distributed")
+        {
+            HelpName = "auto|mpi|none",
+            Description = "Data-parallel training across ranks: mpi (Open MPI; start with `mpirun -np W siglip train ...`), none (this process alone), " +
+                "or auto (the default: mpi when mpirun or srun started this process). --batch-size is the global batch; W must divide it.",
+            DefaultValueFactory = _ => DistributedMode.Auto,
+            CustomParser = result =>
+            {
+                string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+                switch (value.ToLowerInvariant())
+                {
+                    case "auto": return DistributedMode.Auto;
+                    case "mpi": return DistributedMode.Mpi;
+                    case "none": return DistributedMode.None;
+                    default:
+                        result.AddError($"--distributed '{value}' is not a mode; expected auto, mpi or none.");
+                        return DistributedMode.Auto;
+                }
+            },
+        };
         var golden = new Option<string?>("--golden") { Description = $"Folder of golden cases. Default: {GoldenLocator.EnvironmentVariable}, else golden/ beside the executable, else the repository's golden/." };
 
         var command = new Command("train", $"Train SigLIP (or SigLiT with --lock-image). With no arguments: a small SigLIP on the built-in shapes data, on the {BackendCliOptions.DefaultBackend} backend.");
         backendOptions.AddTo(command);
         foreach (var o in new Option[] { steps, batchSize, lr, warmup, weightDecay, loss, chunks, seed, outDir, checkpointEvery,
-                     resume, lockImage, lockText, data, tokenizerModel, report, skipGolden, golden })
+                     resume, lockImage, lockText, data, tokenizerModel, report, skipGolden, golden, distributed })
             command.Options.Add(o);
 
         command.SetAction((parse, cancellationToken) =>
@@ -70,8 +92,9 @@ internal static class TrainCommand
                 backendOptions.BackendName(parse), backendOptions.Options(parse, parse.GetValue(seed) ?? 0), parse.GetValue(steps), parse.GetValue(batchSize),
                 parse.GetValue(lr), parse.GetValue(warmup), parse.GetValue(weightDecay), parse.GetValue(loss), parse.GetValue(chunks),
                 parse.GetValue(seed), parse.GetValue(outDir), parse.GetValue(checkpointEvery), parse.GetValue(resume), parse.GetValue(lockImage),
-                parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden));
-            return Task.FromResult(Run(options, cancellationToken));
+                parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden),
+                parse.GetValue(distributed));
+            return Task.FromResult(RunDistributed(options, cancellationToken));
         });
         return command;
     }
@@ -79,10 +102,60 @@ internal static class TrainCommand
     private sealed record TrainOptions(
         string Backend, BackendOptions BackendOptions, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
         LossKind Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
-        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden);
+        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden, DistributedMode Distributed);
 
-    private static int Run(TrainOptions o, CancellationToken cancellationToken)
+    private enum DistributedMode { Auto, Mpi, None }
+
+    /// <summary>
+    /// Chooses one process or MPI. Under MPI every rank runs <see cref="Run"/> inside
+    /// <see cref="MpiCommunicator.RunOrAbort"/>: a rank that throws prints one line naming its rank and
+    /// the job aborts instead of leaving the others waiting in a collective. Ranks other than 0 print nothing else.
+    /// </summary>
+    private static int RunDistributed(TrainOptions o, CancellationToken cancellationToken)
     {
+        var launch = o.Distributed == DistributedMode.None ? null : MpiLaunch.Detect();
+        bool useMpi = o.Distributed == DistributedMode.Mpi || (o.Distributed == DistributedMode.Auto && launch is not null);
+        if (!useMpi) return Run(o, null, cancellationToken);
+
+        using var communicator = MpiCommunicator.Create();
+        return communicator.RunOrAbort(c =>
+        {
+            if (c.Rank != 0)
+            {
+                // One voice: rank 0 prints progress and results; the others only their errors (standard error).
+                Console.SetOut(TextWriter.Null);
+                AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) });
+            }
+            // One thread per core: the cores of this machine shared among the ranks on it.
+            int? threads = o.BackendOptions.Threads ?? Math.Max(1, Environment.ProcessorCount / LocalRanks(c.Size));
+            var options = o with { BackendOptions = o.BackendOptions with { Threads = threads } };
+            AnsiConsole.MarkupLine($"Distributed: {c.Size} {(c.Size == 1 ? "rank" : "ranks")} over {Markup.Escape(c.Description)}" +
+                $"{(launch is not null ? $", started by {Markup.Escape(launch.Launcher)}" : "")}; {threads} thread(s) per rank.");
+            return Run(options, c, cancellationToken);
+        });
+    }
+
+    /// <summary>How many ranks run on this machine (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE, Slurm's SLURM_NTASKS_PER_NODE), else all of them.</summary>
+    private static int LocalRanks(int size)
+    {
+        foreach (var name in new[] { "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE" })
+            if (int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
+                return n;
+        return Math.Max(1, size);
+    }
+
+    /// <summary>The default run folder, named by rank 0's clock (broadcast, so that every rank agrees).</summary>
+    private static string DefaultRunFolder(ICommunicator? communicator)
+    {
+        var seconds = new[] { (double)DateTimeOffset.UtcNow.ToUnixTimeSeconds() };
+        communicator?.Broadcast(seconds, 0);
+        var time = DateTimeOffset.FromUnixTimeSeconds((long)seconds[0]).ToLocalTime();
+        return Path.Combine("runs", "train-" + time.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+    }
+
+    private static int Run(TrainOptions o, ICommunicator? communicator, CancellationToken cancellationToken)
+    {
+        bool root = communicator is null || communicator.Rank == 0;
         if (o.LockImage is not null && o.LockText is not null)
             throw new ArgumentException("--lock-image and --lock-text together would leave only t' and b to train; lock one tower at most.");
         if (o.Resume is not null)
@@ -109,8 +182,8 @@ internal static class TrainCommand
             : RecipeConfig(o);
         var (trainData, tokenizer) = OpenData(o, shapeSource);
         using var trainer = o.Resume is not null
-            ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps)
-            : StartFresh(backend, o, trainData, tokenizer, o.Out ?? Path.Combine("runs", "train-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
+            ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator)
+            : StartFresh(backend, o, trainData, tokenizer, o.Out ?? DefaultRunFolder(communicator), communicator);
         string runFolder = trainer.OutputFolder!;
         var settings = trainer.Settings;
 
@@ -121,6 +194,9 @@ internal static class TrainCommand
             $"{settings.LossSettings.Kind.ToString().ToLowerInvariant()} loss{(settings.LossSettings.Chunks > 1 ? $" in {settings.LossSettings.Chunks} chunks" : "")}, " +
             $"AdamW lr {settings.LearningRate.ToString("G3", CultureInfo.InvariantCulture)} (warmup {settings.WarmupSteps}, cosine to {settings.MinLearningRate.ToString("G3", CultureInfo.InvariantCulture)}), " +
             $"weight decay {settings.OptimizerSettings.WeightDecay.ToString("G3", CultureInfo.InvariantCulture)}, seed {settings.Seed}; run folder {Markup.Escape(runFolder)}");
+        if (trainer.WorldSize > 1)
+            AnsiConsole.MarkupLine($"Data-parallel: {trainer.WorldSize} ranks, {trainer.Rows.Count} pairs each per step (rank 0: rows {trainer.Rows.Start}..{trainer.Rows.Start + trainer.Rows.Count - 1} of each global batch).");
+        int firstStep = trainer.Step;
 
         var wall = Stopwatch.StartNew();
         TrainingResult result;
@@ -134,6 +210,14 @@ internal static class TrainCommand
             throw;
         }
         wall.Stop();
+        int stepsThisSession = result.Steps - firstStep;
+        double communicationPerStep = stepsThisSession > 0 ? result.CommunicationSeconds / stepsThisSession : 0;
+        double stepSeconds = stepsThisSession > 0 ? result.Seconds / stepsThisSession : 0;
+        // Evaluation, plot and report are rank 0's; the other ranks are done.
+        if (!root) return 0;
+        if (result.WorldSize > 1)
+            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"Communication (rank 0): {communicationPerStep * 1000:F1} ms of {stepSeconds * 1000:F1} ms per step ({(stepSeconds > 0 ? 100 * communicationPerStep / stepSeconds : 0):F0}%)."));
 
         AnsiConsole.MarkupLine($"Trained {result.Steps} steps in {wall.Elapsed.TotalSeconds:F1} s ({result.PairsPerSecond:F0} pairs/s); final loss {result.FinalLoss:F4}, t = {result.Temperature:F2}, b = {result.Bias:F2}.");
 
@@ -156,6 +240,10 @@ internal static class TrainCommand
                 ["dtype"] = backend.DType.Name(),
                 ["steps"] = result.Steps,
                 ["batch_size"] = settings.BatchSize,
+                ["world_size"] = result.WorldSize,
+                ["seconds_per_step"] = Math.Round(stepSeconds, 6),
+                ["communication_seconds_per_step"] = Math.Round(communicationPerStep, 6),
+                ["communication_share"] = stepSeconds > 0 ? Math.Round(communicationPerStep / stepSeconds, 4) : 0,
                 ["loss"] = settings.LossSettings.Kind.ToString().ToLowerInvariant(),
                 ["seconds"] = Math.Round(wall.Elapsed.TotalSeconds, 3),
                 ["training_seconds"] = Math.Round(result.Seconds, 3),
@@ -178,7 +266,7 @@ internal static class TrainCommand
         return 0;
     }
 
-    private static Trainer StartFresh(IBackend backend, TrainOptions o, IImageTextSource data, ITextTokenizer tokenizer, string runFolder)
+    private static Trainer StartFresh(IBackend backend, TrainOptions o, IImageTextSource data, ITextTokenizer tokenizer, string runFolder, ICommunicator? communicator)
     {
         var recipe = BuiltInRecipe.Settings;
         var kind = o.Loss;
@@ -208,7 +296,7 @@ internal static class TrainCommand
             (config, initial) = Trainer.TakeTower(config, checkpoint, locked == LockedTowers.Image ? Tower.Image : Tower.Text);
             AnsiConsole.MarkupLine($"Locked {(locked == LockedTowers.Image ? "image" : "text")} tower from {Markup.Escape(towerSource)}.");
         }
-        return Trainer.Start(backend, config, data, tokenizer, settings, runFolder, initial);
+        return Trainer.Start(backend, config, data, tokenizer, settings, runFolder, initial, communicator);
     }
 
     /// <summary>The model of a fresh run: the recipe's, with the text settings of the captions it reads.</summary>

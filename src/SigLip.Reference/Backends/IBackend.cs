@@ -233,6 +233,15 @@ public interface ISiglipModel : IDisposable
     /// <summary>The gradients of the last <see cref="ForwardBackward"/> or <see cref="BackwardFromEmbeddings"/>, by HF parameter name. Locked towers have none.</summary>
     NamedTensors Gradients();
 
+    /// <summary>
+    /// Data-parallel training: replaces the gradients of every tower parameter (everything but t' and b)
+    /// from the last <see cref="BackwardFromEmbeddings"/> by their sum over the ranks of
+    /// <paramref name="communicator"/>, so that <see cref="OptimizerStep"/> steps with the gradient of the
+    /// global batch's loss. dL/dt' and dL/db are left as given: the distributed loss passes them already
+    /// summed over the ranks. A collective: every rank calls it, with the same parameters.
+    /// </summary>
+    void AllReduceGradients(Distributed.ICommunicator communicator);
+
     /// <summary>Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.</summary>
     double OptimizerStep(AdamWSettings settings, double learningRate);
 

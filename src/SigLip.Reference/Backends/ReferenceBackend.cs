@@ -131,6 +131,23 @@ public class HostSiglipModel : ISiglipModel
         (_gradients ?? throw new InvalidOperationException("No gradients yet: call ForwardBackward first.")).DeepClone();
 
     /// <inheritdoc/>
+    public void AllReduceGradients(Distributed.ICommunicator communicator)
+    {
+        ArgumentNullException.ThrowIfNull(communicator);
+        var gradients = _gradients ?? throw new InvalidOperationException("No gradients to all-reduce: call BackwardFromEmbeddings first.");
+        // One message: every tower gradient, flat, in layout order (the same order on every rank).
+        var towers = gradients.Where(g => g.Key is not ParameterLayout.LogitScale and not ParameterLayout.LogitBias).Select(g => g.Value).ToList();
+        long total = towers.Sum(t => (long)t.Size);
+        if (total > Array.MaxLength) throw new InvalidOperationException($"The tower gradients hold {total} values, more than one array can.");
+        var flat = new double[total];
+        long offset = 0;
+        foreach (var t in towers) { Array.Copy(t.Data, 0, flat, offset, t.Size); offset += t.Size; }
+        communicator.AllReduceSum(flat, flat.Length);
+        offset = 0;
+        foreach (var t in towers) { Array.Copy(flat, offset, t.Data, 0, t.Size); offset += t.Size; }
+    }
+
+    /// <inheritdoc/>
     public double OptimizerStep(AdamWSettings settings, double learningRate)
     {
         var gradients = _gradients ?? throw new InvalidOperationException("No gradients to step with: call ForwardBackward first.");

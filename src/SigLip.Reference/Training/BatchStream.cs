@@ -62,21 +62,33 @@ public sealed class BatchStream : IDisposable
     public DataPosition Position => new(_epoch, _index);
 
     /// <summary>The next batch of <c>batchSize</c> pairs (an epoch boundary falls anywhere inside a batch).</summary>
-    public SiglipBatch Next()
+    public SiglipBatch Next() => NextRows(0, _batchSize);
+
+    /// <summary>
+    /// Rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of the next
+    /// global batch of <c>batchSize</c> pairs: the stream moves past the whole global batch, so every
+    /// rank of a data-parallel run, drawing its own rows from its own stream with the same seed, sees
+    /// the batches one process would. Only the kept rows are copied and tokenized; the source still
+    /// produces every example (a folder decodes every image: which images are usable decides the rows).
+    /// </summary>
+    public SiglipBatch NextRows(int start, int count)
     {
+        if (start < 0 || count < 1 || start + count > _batchSize)
+            throw new ArgumentOutOfRangeException(nameof(start), $"Rows [{start}, {start + count}) are not inside a batch of {_batchSize}.");
         int imageValues = _channels * _imageSize * _imageSize;
-        var pixels = new double[_batchSize * imageValues]; // [B, C, H, W]
-        var captions = new string[_batchSize];
+        var pixels = new double[count * imageValues]; // [count, C, H, W]
+        var captions = new string[count];
         for (int b = 0; b < _batchSize; b++)
         {
             var example = NextExample();
             if (example.Pixels.Size != imageValues)
                 throw new InvalidDataException($"Example {_index - 1} of epoch {_epoch} of '{_source.Description}' has pixels {Tensor.ShapeToString(example.Pixels.Shape)}, expected [{_channels}, {_imageSize}, {_imageSize}].");
-            Array.Copy(example.Pixels.Data, 0, pixels, b * imageValues, imageValues);
-            captions[b] = example.Caption;
+            if (b < start || b >= start + count) continue;
+            Array.Copy(example.Pixels.Data, 0, pixels, (b - start) * imageValues, imageValues);
+            captions[b - start] = example.Caption;
         }
         var ids = _tokenizer.Encode(captions, _textLength);
-        return new SiglipBatch(new Tensor([_batchSize, _channels, _imageSize, _imageSize], pixels), ids);
+        return new SiglipBatch(new Tensor([count, _channels, _imageSize, _imageSize], pixels), ids);
     }
 
     private ImageTextExample NextExample()

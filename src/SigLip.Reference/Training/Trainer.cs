@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using SigLip.Reference.Backends;
 using SigLip.Reference.Data;
+using SigLip.Reference.Distributed;
 using SigLip.Reference.IO;
+using SigLip.Reference.Loss;
 using SigLip.Reference.Models;
 
 namespace SigLip.Reference.Training;
@@ -18,6 +20,17 @@ public sealed record TakenTower(SiglipConfig Config, NamedTensors Parameters);
 /// initialisation and the data order, and a resume restores parameters, optimizer moments and the
 /// data position exactly (on a float64 backend the resumed losses equal an uninterrupted run's, bit for bit).
 /// </summary>
+/// <remarks>
+/// Data-parallel over the W ranks of an <see cref="ICommunicator"/>: the batch size is the global
+/// batch n (W must divide it); every rank draws the same global batch from the same seeded stream and
+/// keeps rows [k n/W, (k+1) n/W). A step encodes the local rows, computes the sigmoid loss of the whole
+/// global batch by the ring (<see cref="RingSigmoidLoss"/>), backpropagates, all-reduces the tower
+/// gradients (<see cref="ISiglipModel.AllReduceGradients"/>) and takes the same AdamW step on every
+/// rank, so every rank holds the same parameters and reports the same (global) loss. Rank 0 alone
+/// saves checkpoints (then all ranks meet at a barrier) and reports progress. A checkpoint holds the
+/// global state only (parameters, optimizer, data position of the global stream), so it resumes
+/// under any W, or in one process.
+/// </remarks>
 public sealed class Trainer : IDisposable
 {
     private readonly IBackend _backend;
@@ -25,10 +38,16 @@ public sealed class Trainer : IDisposable
     private readonly BatchStream _batches;
     private readonly List<double> _losses;
     private readonly string? _outputFolder;
+    private readonly TimedCommunicator? _communicator;
+    private readonly (int Start, int Count) _rows;
 
     private Trainer(IBackend backend, ISiglipModel model, IImageTextSource data, ITextTokenizer tokenizer,
-        TrainingSettings settings, string? outputFolder, int step, IReadOnlyList<double> losses, DataPosition position, string? lastCheckpoint)
+        TrainingSettings settings, string? outputFolder, int step, IReadOnlyList<double> losses, DataPosition position, string? lastCheckpoint,
+        ICommunicator? communicator)
     {
+        _communicator = communicator is null ? null : new TimedCommunicator(communicator);
+        _rows = (0, settings.BatchSize);
+        if (communicator is not null) _rows = RowsFor(settings, communicator);
         _backend = backend;
         Model = model;
         _data = data;
@@ -56,6 +75,18 @@ public sealed class Trainer : IDisposable
     public string? OutputFolder => _outputFolder;
     /// <summary>The newest checkpoint saved (or resumed from).</summary>
     public string? LastCheckpoint { get; private set; }
+    /// <summary>W: the ranks training together (1 in one process).</summary>
+    public int WorldSize => _communicator?.Size ?? 1;
+    /// <summary>This process's rank (0 in one process).</summary>
+    public int Rank => _communicator?.Rank ?? 0;
+    /// <summary>Whether this rank saves checkpoints and reports progress (rank 0).</summary>
+    public bool IsRoot => Rank == 0;
+    /// <summary>The rows [Start, Start + Count) of each global batch this rank trains on.</summary>
+    public (int Start, int Count) Rows => _rows;
+    /// <summary>Seconds this rank has spent inside communicator calls (0 in one process).</summary>
+    public double CommunicationSeconds => _communicator?.Seconds ?? 0;
+    /// <summary>Bytes this rank has handed to the communicator (see <see cref="TimedCommunicator.BytesSent"/>).</summary>
+    public long CommunicationBytes => _communicator?.BytesSent ?? 0;
     /// <summary>Called with each checkpoint file's path once written (tests interrupt a save with it).</summary>
     public Action<string>? AfterCheckpointFileWritten { get; set; }
 
@@ -65,11 +96,14 @@ public sealed class Trainer : IDisposable
     /// the ones they name.
     /// </summary>
     /// <param name="outputFolder">Where checkpoints go; null: none are saved.</param>
+    /// <param name="communicator">The ranks to train data-parallel with (null: this process alone); every rank calls Start with the same arguments.</param>
     public static Trainer Start(IBackend backend, SiglipConfig config, IImageTextSource data, ITextTokenizer tokenizer,
-        TrainingSettings settings, string? outputFolder = null, IReadOnlyDictionary<string, Tensor>? initialParameters = null)
+        TrainingSettings settings, string? outputFolder = null, IReadOnlyDictionary<string, Tensor>? initialParameters = null,
+        ICommunicator? communicator = null)
     {
         config.Validate();
         settings.Validate();
+        if (communicator is not null) RowsFor(settings, communicator);
         var parameters = ModelInit.Random(config, settings.Seed, settings.InitialLogitScale, settings.InitialLogitBias);
         if (initialParameters is not null)
         {
@@ -83,7 +117,7 @@ public sealed class Trainer : IDisposable
             }
         }
         var model = backend.CreateModel(config, parameters, settings.Locked);
-        return new Trainer(backend, model, data, tokenizer, settings, outputFolder, 0, [], DataPosition.Start, null);
+        return new Trainer(backend, model, data, tokenizer, settings, outputFolder, 0, [], DataPosition.Start, null, communicator);
     }
 
     /// <summary>
@@ -93,11 +127,12 @@ public sealed class Trainer : IDisposable
     /// run folder the checkpoint is in.
     /// </summary>
     public static Trainer Resume(IBackend backend, string checkpoint, IImageTextSource data, ITextTokenizer tokenizer,
-        string? outputFolder = null, int? steps = null)
+        string? outputFolder = null, int? steps = null, ICommunicator? communicator = null)
     {
         var loaded = TrainingCheckpoint.Load(checkpoint);
         var settings = steps is int s ? loaded.State.Settings with { Steps = s } : loaded.State.Settings;
         settings.Validate();
+        if (communicator is not null) RowsFor(settings, communicator);
         if (loaded.State.Step > settings.Steps)
             throw new ArgumentException($"Checkpoint '{loaded.Folder}' is at step {loaded.State.Step}, beyond the run's {settings.Steps} steps.");
         if (!string.Equals(loaded.State.DataDescription, data.Description, StringComparison.Ordinal))
@@ -113,7 +148,26 @@ public sealed class Trainer : IDisposable
             throw;
         }
         string runFolder = outputFolder ?? Path.GetDirectoryName(Path.GetFullPath(loaded.Folder))!;
-        return new Trainer(backend, model, data, tokenizer, settings, runFolder, loaded.State.Step, loaded.State.Losses, loaded.State.Data, loaded.Folder);
+        return new Trainer(backend, model, data, tokenizer, settings, runFolder, loaded.State.Step, loaded.State.Losses, loaded.State.Data, loaded.Folder, communicator);
+    }
+
+    /// <summary>
+    /// This rank's rows of each global batch; throws an <see cref="ArgumentException"/> when the run
+    /// cannot be split over the communicator's ranks (W does not divide the batch, or a loss with no ring form).
+    /// </summary>
+    private static (int Start, int Count) RowsFor(TrainingSettings settings, ICommunicator communicator)
+    {
+        int w = communicator.Size, n = settings.BatchSize;
+        if (settings.LossSettings.Kind != LossKind.Sigmoid)
+            throw new ArgumentException($"Data-parallel training over {w} ranks needs the sigmoid loss: the {settings.LossSettings.Kind.ToString().ToLowerInvariant()} loss normalises over the whole batch and has no ring form here.");
+        if (settings.LossSettings.Chunks > 1)
+            throw new ArgumentException($"--chunks {settings.LossSettings.Chunks} simulates devices inside one process; across {w} ranks the ring runs over the ranks themselves. Leave --chunks at 1.");
+        if (n % w != 0)
+            throw new ArgumentException(
+                $"The global batch size {n} (--batch-size) is not divisible by the {w} ranks: each rank must hold n / W whole pairs. " +
+                $"Rank counts that divide {n}: {string.Join(", ", Enumerable.Range(1, n).Where(k => n % k == 0))}; " +
+                $"batch sizes near {n} that {w} ranks divide: {Math.Max(w, n / w * w)}, {(n / w + 1) * w}.");
+        return RingSigmoidLoss.RowsOf(n, w, communicator.Rank);
     }
 
     /// <summary>
@@ -163,17 +217,18 @@ public sealed class Trainer : IDisposable
         {
             if (cancellationToken.IsCancellationRequested)
             {
-                if (_outputFolder is not null && Step > firstStep) SaveCheckpoint();
+                // No barrier here: the other ranks may not have been cancelled at the same step.
+                if (_outputFolder is not null && Step > firstStep && IsRoot) SaveCheckpointFile();
                 cancellationToken.ThrowIfCancellationRequested();
             }
             stopwatch.Start();
             int step = Step + 1; // 1-based, as reported
-            var batch = _batches.Next();
+            var batch = _communicator is null ? _batches.Next() : _batches.NextRows(_rows.Start, _rows.Count);
             double learningRate = schedule.At(Step);
             StepResult result;
             try
             {
-                result = Model.ForwardBackward(batch, loss, collectOutputs: false);
+                result = _communicator is null ? Model.ForwardBackward(batch, loss, collectOutputs: false) : DistributedForwardBackward(batch, loss);
             }
             catch (Exception ex) when (ex is ArgumentException or ArithmeticException && NonFiniteCause(batch) is { } cause)
             {
@@ -202,7 +257,7 @@ public sealed class Trainer : IDisposable
             if (_outputFolder is not null && (step == totalSteps || (Settings.CheckpointEvery > 0 && step % Settings.CheckpointEvery == 0)))
                 saved = SaveCheckpoint();
 
-            if (progress is not null)
+            if (progress is not null && IsRoot)
             {
                 double seconds = stopwatch.Elapsed.TotalSeconds;
                 int done = Step - firstStep;
@@ -223,11 +278,41 @@ public sealed class Trainer : IDisposable
             _losses.Count > 0 ? _losses[^1] : double.NaN,
             temperature,
             bias,
-            LastCheckpoint);
+            LastCheckpoint,
+            WorldSize,
+            CommunicationSeconds);
     }
 
-    /// <summary>Saves a checkpoint of the current step now (into the output folder).</summary>
+    /// <summary>
+    /// One data-parallel step on this rank's rows: encode, the ring loss of the whole global batch,
+    /// backward, then the tower gradients summed over the ranks. The loss returned is the global one.
+    /// </summary>
+    private StepResult DistributedForwardBackward(SiglipBatch batch, LossOptions loss)
+    {
+        var communicator = _communicator!;
+        var encoded = Model.EncodeForTraining(batch);
+        var r = RingSigmoidLoss.Compute(communicator, encoded.ImageEmbeds, encoded.TextEmbeds, encoded.LogitScale, encoded.LogitBias, loss);
+        Model.BackwardFromEmbeddings(r.GradImageEmbeds, r.GradTextEmbeds, r.GradLogitScale, r.GradLogitBias);
+        Model.AllReduceGradients(communicator);
+        return new StepResult(r.Loss, System.Collections.ObjectModel.ReadOnlyDictionary<string, Tensor>.Empty);
+    }
+
+    /// <summary>
+    /// Saves a checkpoint of the current step now (into the output folder). Data-parallel: a collective;
+    /// rank 0 writes it (atomically), then every rank waits at a barrier, so that no rank runs ahead of
+    /// a checkpoint that is not yet on disk. Every rank returns its path.
+    /// </summary>
     public string SaveCheckpoint()
+    {
+        if (_outputFolder is null) throw new InvalidOperationException("This trainer has no output folder to save checkpoints in.");
+        if (_communicator is null) return SaveCheckpointFile();
+        string path = IsRoot ? SaveCheckpointFile() : TrainingCheckpoint.StepFolder(_outputFolder, Step);
+        _communicator.Barrier();
+        LastCheckpoint = path;
+        return path;
+    }
+
+    private string SaveCheckpointFile()
     {
         if (_outputFolder is null) throw new InvalidOperationException("This trainer has no output folder to save checkpoints in.");
         var state = new TrainingState(Step, Settings, _batches.Position, _losses.ToList(), _backend.Name, _backend.DType.Name(), _data.Description);

@@ -71,6 +71,9 @@ public static class TrainingCheckpoint
         NumberHandling = JsonNumberHandling.Strict,
     };
 
+    /// <summary>The folder <see cref="Save"/> puts step <paramref name="step"/>'s checkpoint in.</summary>
+    public static string StepFolder(string runFolder, int step) => Path.Combine(runFolder, $"{StepPrefix}{step:D6}");
+
     /// <summary>
     /// Saves a checkpoint of step <c>state.Step</c> under <paramref name="runFolder"/> and points
     /// <c>latest</c> at it; keeps the newest <paramref name="keep"/> step folders. Returns the folder.

@@ -97,6 +97,8 @@ public sealed record TrainingProgress(
 /// <param name="FinalLoss">The last step's loss.</param>
 /// <param name="Temperature">t = exp(t') at the end.</param>
 /// <param name="Bias">b at the end.</param>
+/// <param name="WorldSize">W, the ranks that trained data-parallel (1: one process).</param>
+/// <param name="CommunicationSeconds">This rank's seconds inside communicator calls in this session's steps (0 in one process).</param>
 public sealed record TrainingResult(
     int Steps,
     IReadOnlyList<double> Losses,
@@ -105,7 +107,13 @@ public sealed record TrainingResult(
     double FinalLoss,
     double Temperature,
     double Bias,
-    string? CheckpointPath);
+    string? CheckpointPath,
+    int WorldSize = 1,
+    double CommunicationSeconds = 0)
+{
+    /// <summary>Communication seconds per step of this session (0 when no step ran).</summary>
+    public double CommunicationSecondsPerStep(int stepsThisSession) => stepsThisSession > 0 ? CommunicationSeconds / stepsThisSession : 0;
+}
 
 /// <summary>
 /// Thrown when the loss or the gradient is NaN or infinite. The message names the step and the
