@@ -57,7 +57,19 @@ public sealed class TorchBackendProvider(bool cuda) : IBackendProvider
             torch.backends.cudnn.allow_tf32 = false;
             torch.backends.cuda.matmul.allow_tf32 = false;
         }
-        return new TorchBackend(Name, IsCuda ? torch.CUDA : torch.CPU, precision);
+        return new TorchBackend(Name, IsCuda ? CudaDevice(options.DeviceIndex) : torch.CPU, precision);
+    }
+
+    /// <summary>GPU <paramref name="index"/> (null: 0), or <see cref="BackendUnavailableException"/> naming how many there are.</summary>
+    private static Device CudaDevice(int? index)
+    {
+        int k = index ?? 0;
+        int count = torch.cuda.device_count();
+        if (k < 0 || k >= count)
+            throw new BackendUnavailableException(
+                $"Backend 'cuda': GPU {k} was asked for (under MPI: this rank's local rank) but this machine has {count} GPU{(count == 1 ? "" : "s")} (0..{count - 1}). " +
+                "Start at most one rank per GPU on each machine (e.g. mpirun --map-by ppr:<GPUs>:node), or set CUDA_VISIBLE_DEVICES.");
+        return new Device(DeviceType.CUDA, k);
     }
 }
 
@@ -74,7 +86,7 @@ public sealed class TorchBackend(string name, Device device, Precision precision
     /// <summary>The parameter and compute dtypes.</summary>
     public Precision Precision { get; } = precision;
     /// <inheritdoc/>
-    public string Device => TorchDevice.type == DeviceType.CUDA ? $"cuda:0 {DescribeCuda()}" : "cpu";
+    public string Device => TorchDevice.type == DeviceType.CUDA ? $"cuda:{TorchDevice.index} {DescribeCuda()}" : "cpu";
     /// <inheritdoc/>
     public DType DType => Precision.DType;
 

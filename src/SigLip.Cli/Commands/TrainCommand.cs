@@ -128,7 +128,8 @@ internal static class TrainCommand
             }
             // One thread per core: the cores of this machine shared among the ranks on it.
             int? threads = o.BackendOptions.Threads ?? Math.Max(1, Environment.ProcessorCount / LocalRanks(c.Size));
-            var options = o with { BackendOptions = o.BackendOptions with { Threads = threads } };
+            // One GPU per rank on each machine: the cuda backend takes GPU <local rank>.
+            var options = o with { BackendOptions = o.BackendOptions with { Threads = threads, DeviceIndex = o.BackendOptions.DeviceIndex ?? launch?.LocalRank } };
             AnsiConsole.MarkupLine($"Distributed: {c.Size} {(c.Size == 1 ? "rank" : "ranks")} over {Markup.Escape(c.Description)}" +
                 $"{(launch is not null ? $", started by {Markup.Escape(launch.Launcher)}" : "")}; {threads} thread(s) per rank.");
             return Run(options, c, cancellationToken);

@@ -97,7 +97,9 @@ public static class DTypes
 /// <param name="LibTorchPath">A folder holding libtorch (e.g. PyTorch's torch/lib); null: SIGLIP_LIBTORCH or the packaged one.</param>
 /// <param name="Seed">Seed for anything random inside the backend.</param>
 /// <param name="Threads">CPU threads a backend's kernels may use; null: every core. Backends that take no such setting ignore it.</param>
-public sealed record BackendOptions(DType? DType = null, string? LibTorchPath = null, int Seed = 0, int? Threads = null)
+/// <param name="DeviceIndex">Which accelerator to use (e.g. GPU k of this machine); null: the first. Under MPI each rank passes
+/// its local rank, so the ranks on one machine use one GPU each. CPU backends ignore it.</param>
+public sealed record BackendOptions(DType? DType = null, string? LibTorchPath = null, int Seed = 0, int? Threads = null, int? DeviceIndex = null)
 {
     /// <summary>Throws an <see cref="ArgumentException"/> when <see cref="Threads"/> is given and below 1.</summary>
     public int ThreadsOrAllCores() => Threads switch
