@@ -50,10 +50,7 @@ public sealed record CompareReport(
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
-            static void Number(Utf8JsonWriter w, string name, double v)
-            {
-                if (double.IsFinite(v)) w.WriteNumber(name, v); else w.WriteString(name, v.ToString(CultureInfo.InvariantCulture));
-            }
+            static void Number(Utf8JsonWriter w, string name, double v) => ComparisonJson.Number(w, name, v);
             w.WriteStartObject();
             w.WriteString("case", CaseDir);
             w.WriteString("actual", ActualFile);
@@ -70,21 +67,8 @@ public sealed record CompareReport(
             w.WriteStartArray("tensors");
             foreach (var t in Tensors)
             {
-                var c = t.Comparison;
                 w.WriteStartObject();
-                w.WriteString("name", c.Name);
-                w.WriteString("description", t.Description);
-                w.WriteBoolean("passed", c.Passed);
-                Number(w, "max_abs_error", c.MaxAbsError);
-                Number(w, "max_rel_error", c.MaxRelError);
-                Number(w, "atol", c.Tolerance.Atol);
-                Number(w, "rtol", c.Tolerance.Rtol);
-                w.WriteStartArray("worst_index");
-                foreach (var i in c.WorstIndex) w.WriteNumberValue(i);
-                w.WriteEndArray();
-                Number(w, "worst_actual", c.WorstActual);
-                Number(w, "worst_expected", c.WorstExpected);
-                if (c.Problem is not null) w.WriteString("problem", c.Problem);
+                ComparisonJson.Fields(w, t.Comparison, w => w.WriteString("description", t.Description));
                 if (t.Note is not null) w.WriteString("note", t.Note);
                 w.WriteEndObject();
             }

@@ -91,10 +91,7 @@ public sealed record GoldenReport(
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
-            static void Number(Utf8JsonWriter w, string name, double v)
-            {
-                if (double.IsFinite(v)) w.WriteNumber(name, v); else w.WriteString(name, v.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            }
+            static void Number(Utf8JsonWriter w, string name, double v) => ComparisonJson.Number(w, name, v);
             w.WriteStartObject();
             w.WriteString("backend", Backend);
             w.WriteString("device", Device);
@@ -126,18 +123,7 @@ public sealed record GoldenReport(
                 foreach (var t in c.Tensors)
                 {
                     w.WriteStartObject();
-                    w.WriteString("name", t.Name);
-                    w.WriteBoolean("passed", t.Passed);
-                    Number(w, "max_abs_error", t.MaxAbsError);
-                    Number(w, "max_rel_error", t.MaxRelError);
-                    Number(w, "atol", t.Tolerance.Atol);
-                    Number(w, "rtol", t.Tolerance.Rtol);
-                    w.WriteStartArray("worst_index");
-                    foreach (var i in t.WorstIndex) w.WriteNumberValue(i);
-                    w.WriteEndArray();
-                    Number(w, "worst_actual", t.WorstActual);
-                    Number(w, "worst_expected", t.WorstExpected);
-                    if (t.Problem is not null) w.WriteString("problem", t.Problem);
+                    ComparisonJson.Fields(w, t);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
