@@ -63,6 +63,8 @@ internal static class TrainCommand
         foreach (var o in new Option[] { steps, batchSize, lr, warmup, weightDecay, loss, chunks, seed, outDir, checkpointEvery,
                      resume, lockImage, lockText, data, tokenizerModel, report, skipGolden, golden })
             command.Options.Add(o);
+        var maxMemory = SizeCliOptions.MaxMemory();
+        command.Options.Add(maxMemory);
 
         command.SetAction((parse, cancellationToken) =>
         {
@@ -71,7 +73,7 @@ internal static class TrainCommand
                 parse.GetValue(lr), parse.GetValue(warmup), parse.GetValue(weightDecay), parse.GetValue(loss), parse.GetValue(chunks),
                 parse.GetValue(seed), parse.GetValue(outDir), parse.GetValue(checkpointEvery), parse.GetValue(resume), parse.GetValue(lockImage),
                 parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden));
-            return Task.FromResult(Run(options, cancellationToken));
+            return Task.FromResult(Run(options with { MaxMemory = SizeCliOptions.Parse(parse, maxMemory) }, cancellationToken));
         });
         return command;
     }
@@ -79,7 +81,7 @@ internal static class TrainCommand
     private sealed record TrainOptions(
         string Backend, BackendOptions BackendOptions, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
         LossKind Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
-        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden);
+        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden, long? MaxMemory = null);
 
     private static int Run(TrainOptions o, CancellationToken cancellationToken)
     {
@@ -107,6 +109,7 @@ internal static class TrainCommand
         var shapeSource = o.Resume is not null ? HfConfig.Read(Path.Combine(TrainingCheckpoint.Resolve(o.Resume), TrainingCheckpoint.ConfigFile))
             : o.LockImage is not null ? Trainer.TakeTower(RecipeConfig(o), HfCheckpoint.Load(o.LockImage), Tower.Image).Config
             : RecipeConfig(o);
+        if (o.Resume is null) ModelSize.CheckTrainingFits(shapeSource, o.BatchSize ?? BuiltInRecipe.Settings.BatchSize, backend.DType == DType.Float64 ? 8 : 4, o.MaxMemory);
         var (trainData, tokenizer) = OpenData(o, shapeSource);
         using var trainer = o.Resume is not null
             ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps)
