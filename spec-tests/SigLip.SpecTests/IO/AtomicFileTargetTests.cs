@@ -84,6 +84,20 @@ public sealed class AtomicFileTargetTests : IDisposable
         Assert.False(Directory.Exists(_temp.File("nowhere")));
     }
 
+    [SkippableFact]
+    public void Train_report_to_a_fifo_is_refused_before_training_and_the_fifo_stays()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo and statx are Linux here");
+        var fifo = _temp.File("report.json");
+        MakeFifo(fifo);
+        var run = _temp.File("run");
+        var (code, _, err) = SigLip.SpecTests.Data.CliRunner.Run("train", "--report", fifo, "--skip-golden-check", "--steps", "1", "--out", run);
+        Assert.Equal(1, code);
+        Assert.Contains($"Refusing to write {fifo}: it is a FIFO", err);
+        Assert.Equal(FileKind.Fifo, FileKinds.Of(fifo));
+        Assert.False(Directory.Exists(run)); // refused before any work: no run folder
+    }
+
     [Fact]
     public void A_missing_or_regular_file_is_still_written()
     {

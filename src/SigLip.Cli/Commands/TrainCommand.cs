@@ -85,6 +85,7 @@ internal static class TrainCommand
 
     private static int Run(TrainOptions o, CancellationToken cancellationToken)
     {
+        if (o.Report is not null) AtomicFile.CheckWritable(o.Report); // refused before training, not after
         if (o.LockImage is not null && o.LockText is not null)
             throw new ArgumentException("--lock-image and --lock-text together would leave only t' and b to train; lock one tower at most.");
         if (o.Resume is not null)

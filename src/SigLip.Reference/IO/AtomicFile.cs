@@ -47,6 +47,17 @@ public static class AtomicFile
     }
 
     /// <summary>
+    /// Throws the <see cref="PathRefusedException"/> that <see cref="Write"/> would throw for <paramref name="path"/>
+    /// (a directory, device, FIFO, socket, or a dangling link or link to one), without writing anything: lets a
+    /// command refuse an output path before it does its work.
+    /// </summary>
+    public static void CheckWritable(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        WritableTarget(Path.GetFullPath(path));
+    }
+
+    /// <summary>
     /// The path to rename onto: <paramref name="full"/> itself when it is missing or a regular file, the
     /// final target of a symbolic link when that is a regular file; anything else is refused.
     /// </summary>
