@@ -24,6 +24,13 @@ public static class Cli
         try
         {
             var parse = root.Parse(args);
+            // An argument that looks like an option (a misspelt --out after --texts, say) is never a value of
+            // another option: System.CommandLine would take it as one of --texts' values and run.
+            if (parse.CommandResult.Command != root && OptionLikeValues(parse).ToList() is { Count: > 0 } swallowed)
+            {
+                foreach (var message in swallowed) Console.Error.WriteLine($"error: {message}");
+                return 1;
+            }
             // A verb's bad option (e.g. --dtype float16) prints one line per problem, like every other
             // error, not the whole help after it; `siglip` alone, or an unknown verb, still shows the
             // help that lists the verbs.
@@ -40,12 +47,50 @@ public static class Cli
         }
     }
 
+    /// <summary>
+    /// "'--ouT' looks like an option ..." for every value of an option that looks like an option
+    /// (-x or --word; negative numbers do not), with the option it was taken by and a close option name.
+    /// </summary>
+    public static IEnumerable<string> OptionLikeValues(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        var command = parse.CommandResult.Command;
+        foreach (var option in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>())
+            foreach (var token in option.Tokens)
+                if (token.Type == System.CommandLine.Parsing.TokenType.Argument && LooksLikeOption(token.Value))
+                {
+                    var close = command.Options.FirstOrDefault(o => string.Equals(o.Name, token.Value, StringComparison.OrdinalIgnoreCase)
+                                                                   || o.Aliases.Any(a => string.Equals(a, token.Value, StringComparison.OrdinalIgnoreCase)));
+                    yield return $"'{token.Value}' looks like an option, not a value of {option.Option.Name}: " +
+                                 (close is not null ? $"did you mean {close.Name}?" : $"it is not an option of '{command.Name}' (see --help).");
+                }
+    }
+
+    private static bool LooksLikeOption(string value) =>
+        value.Length >= 2 && value[0] == '-' && (char.IsAsciiLetter(value[1]) || value[1] == '-' && value.Length > 2 && char.IsAsciiLetter(value[2]))
+        && !value.Any(char.IsWhiteSpace);
+
     public static int ReportError(Exception ex)
     {
-        var e = ex is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerException! : ex;
-        if (e is System.Reflection.TargetInvocationException { InnerException: { } inner }) e = inner;
+        // Parallel work (experiment runs, data loading) wraps the user's error in an AggregateException whose
+        // message lists it once per worker: print the distinct inner messages, one line each, and nothing else.
+        if (ex is AggregateException agg)
+        {
+            var inner = agg.Flatten().InnerExceptions.Select(Unwrap).ToList();
+            if (inner.Count > 0)
+            {
+                foreach (var message in inner.Select(e => e.Message).Distinct()) Console.Error.WriteLine($"error: {message}");
+                if (Environment.GetEnvironmentVariable("SIGLIP_DEBUG") == "1") Console.Error.WriteLine(ex);
+                return inner.All(e => e is OperationCanceledException) ? 130 : 1;
+            }
+        }
+        var e = Unwrap(ex);
         Console.Error.WriteLine($"error: {e.Message}");
         if (Environment.GetEnvironmentVariable("SIGLIP_DEBUG") == "1") Console.Error.WriteLine(e);
         return e is OperationCanceledException ? 130 : 1;
     }
+
+    private static Exception Unwrap(Exception e) =>
+        e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Unwrap(inner)
+        : e is AggregateException { InnerExceptions.Count: 1 } one ? Unwrap(one.InnerException!) : e;
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using SigLip.Reference;
 using SigLip.Reference.Data;
+using SigLip.Reference.IO;
 using SigLip.Reference.Numerics;
 
 namespace SigLip.Data;
@@ -199,9 +200,11 @@ public sealed class ImageCaptionFolder : IImageTextSource
         if (image.Length == 0) return (null, "empty image path");
         if (image.Contains('\0')) return (null, "the image path holds a NUL character");
         if (Path.IsPathRooted(image)) return (null, $"image path '{image}' is absolute; paths must be relative to {Folder}");
-        string full = Path.GetFullPath(Path.Combine(Folder, image));
-        string root = Folder.EndsWith(Path.DirectorySeparatorChar) ? Folder : Folder + Path.DirectorySeparatorChar;
-        if (!full.StartsWith(root, StringComparison.Ordinal)) return (null, $"image path '{image}' leaves the folder {Folder}");
+        // Resolved after symbolic links: a link inside the folder that points outside it is refused, and
+        // only a regular file is read (a missing one is left to the image loader, which skips and counts it).
+        if (!ContainedPath.TryResolve(Folder, image, FileKind.RegularFile, allowMissing: true, out var resolved, out var refused))
+            return (null, $"image path '{image}' refused: {refused}");
+        string full = resolved!;
         if (cls is { Length: 0 }) cls = null;
         if (cls is not null && _classSet is not null && !_classSet.Contains(cls))
             return (null, $"class '{cls}' is not in classes.txt");
@@ -221,7 +224,7 @@ public sealed class ImageCaptionFolder : IImageTextSource
         foreach (var name in CaptionFileNames)
         {
             string p = Path.Combine(folder, name);
-            if (File.Exists(p)) return p;
+            if (File.Exists(p) || new FileInfo(p).LinkTarget is not null) return ContainedPath.Resolve(folder, name, folder);
         }
         throw new FileNotFoundException($"No captions file in {folder}: expected {string.Join(" or ", CaptionFileNames)} (JSON lines {{\"image\": \"relative/path.jpg\", \"caption\": \"...\"}} or image<TAB>caption).");
     }

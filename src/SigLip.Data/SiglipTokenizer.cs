@@ -3,6 +3,8 @@ using SigLip.Data.Text;
 using SigLip.Reference;
 using SigLip.Reference.Data;
 
+using SigLip.Reference.IO;
+
 namespace SigLip.Data;
 
 /// <summary>
@@ -58,7 +60,36 @@ public sealed class SiglipTokenizer : ITextTokenizer
         _plain = Create(bytes, model.Source);
         byte[] noPrefix = SentencePieceModelProto.WithVarintField(bytes, SentencePieceModelProto.ModelNormalizerSpecField, SentencePieceModelProto.NormalizerAddDummyPrefixField, 0, model.Source);
         _noPrefix = Create(noPrefix, model.Source);
-        _unkPrefixLength = MergeUnknownRuns(_noPrefix.EncodeToIds(UnkPrefix, false, false), UnkId).Count;
+        _unkPrefixLength = MergeUnknownRuns(Guard(() => _noPrefix.EncodeToIds(UnkPrefix, false, false)), UnkId).Count;
+        // Validate before handing texts over: a damaged model (one changed byte in the normaliser's trie)
+        // makes Microsoft.ML.Tokenizers index outside its arrays on the first text that reaches the damage.
+        // Encoding every printable ASCII character and a few others here surfaces most of it at load time;
+        // every later call is guarded too.
+        foreach (var probe in LoadProbes) { Guard(() => _noPrefix.EncodeToIds(probe, false, false)); Guard(() => _plain.EncodeToIds(probe, false, false)); }
+    }
+
+    private static readonly string[] LoadProbes =
+    [
+        new string(Enumerable.Range(0x20, 0x5F).Select(c => (char)c).ToArray()),
+        "a cat on the mat. Hello World 0123456789 \u00e9\u00e8\u00fc\u00df \u3042 \uff21\uff22 \u2160 \u00a0\t\n",
+    ];
+
+    /// <summary>
+    /// Runs a Microsoft.ML.Tokenizers call; an exception from inside the library (IndexOutOfRange and the like,
+    /// which a damaged model causes) becomes an <see cref="InputFormatException"/> naming the model file.
+    /// </summary>
+    private IReadOnlyList<int> Guard(Func<IReadOnlyList<int>> encode)
+    {
+        try
+        {
+            return encode();
+        }
+        catch (Exception ex) when (ex is IndexOutOfRangeException or ArgumentOutOfRangeException or ArgumentException or NullReferenceException
+                                       or InvalidOperationException or OverflowException or KeyNotFoundException or FormatException)
+        {
+            throw new InputFormatException($"{Model.Source}: the SentencePiece model is damaged: Microsoft.ML.Tokenizers failed on it ({ex.GetType().Name}: {ex.Message}); " +
+                                           "use an intact spiece.model (the one that came with the checkpoint).", Model.Source, null, ex);
+        }
     }
 
     /// <summary>Loads spiece.model.</summary>
@@ -105,7 +136,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
     public IReadOnlyList<int> EncodePieces(string text)
     {
         string prepared = SiglipText.PrepareForSentencePiece(text);
-        var ids = MergeUnknownRuns(_noPrefix.EncodeToIds(UnkPrefix + RemoveDeleted(prepared), false, false), UnkId);
+        var ids = MergeUnknownRuns(Guard(() => _noPrefix.EncodeToIds(UnkPrefix + RemoveDeleted(prepared), false, false)), UnkId);
         return ids.Count >= _unkPrefixLength ? ids.Skip(_unkPrefixLength).ToList() : ids;
     }
 
@@ -114,7 +145,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
     /// sentencepiece's <c>SentencePieceProcessor.encode(text)</c> gives.
     /// </summary>
     public IReadOnlyList<int> EncodeSentencePiece(string text) =>
-        MergeUnknownRuns(_plain.EncodeToIds(RemoveDeleted(text), false, false), UnkId);
+        MergeUnknownRuns(Guard(() => _plain.EncodeToIds(RemoveDeleted(text), false, false)), UnkId);
 
     /// <summary>Characters the model's normalisation map deletes, as a list of code points.</summary>
     public IReadOnlyCollection<int> DeletedCharacters => (IReadOnlyCollection<int>)_deleted;
@@ -150,7 +181,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            throw new InvalidDataException($"{source}: Microsoft.ML.Tokenizers could not load the SentencePiece model: {ex.Message}", ex);
+            throw new InputFormatException($"{source}: Microsoft.ML.Tokenizers could not load the SentencePiece model: {ex.Message}; use an intact spiece.model (the one that came with the checkpoint).", source, null, ex);
         }
     }
 

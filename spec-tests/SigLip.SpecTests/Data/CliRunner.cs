@@ -5,7 +5,7 @@ namespace SigLip.SpecTests.Data;
 /// <summary>Runs the `siglip` program in-process (its entry point) and captures what it prints.</summary>
 internal static class CliRunner
 {
-    private static readonly object ConsoleLock = new();
+    internal static readonly object ConsoleLock = new();
 
     public static (int ExitCode, string Out, string Err) Run(params string[] args)
     {

@@ -85,6 +85,8 @@ internal static class TrainCommand
         foreach (var o in new Option[] { steps, batchSize, lr, warmup, weightDecay, loss, chunks, seed, outDir, checkpointEvery,
                      resume, lockImage, lockText, data, tokenizerModel, report, skipGolden, golden, distributed })
             command.Options.Add(o);
+        var maxMemory = SizeCliOptions.MaxMemory();
+        command.Options.Add(maxMemory);
 
         command.SetAction((parse, cancellationToken) =>
         {
@@ -94,7 +96,7 @@ internal static class TrainCommand
                 parse.GetValue(seed), parse.GetValue(outDir), parse.GetValue(checkpointEvery), parse.GetValue(resume), parse.GetValue(lockImage),
                 parse.GetValue(lockText), parse.GetValue(data), parse.GetValue(tokenizerModel), parse.GetValue(report), parse.GetValue(skipGolden), parse.GetValue(golden),
                 parse.GetValue(distributed));
-            return Task.FromResult(RunDistributed(options, cancellationToken));
+            return Task.FromResult(RunDistributed(options with { MaxMemory = SizeCliOptions.Parse(parse, maxMemory) }, cancellationToken));
         });
         return command;
     }
@@ -102,7 +104,7 @@ internal static class TrainCommand
     private sealed record TrainOptions(
         string Backend, BackendOptions BackendOptions, int? Steps, int? BatchSize, double? LearningRate, int? Warmup, double? WeightDecay,
         LossKind Loss, int Chunks, int? Seed, string? Out, int? CheckpointEvery, string? Resume, string? LockImage, string? LockText,
-        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden, DistributedMode Distributed);
+        string? Data, string? Tokenizer, string? Report, bool SkipGoldenCheck, string? Golden, DistributedMode Distributed, long? MaxMemory = null);
 
     private enum DistributedMode { Auto, Mpi, None }
 
@@ -157,6 +159,7 @@ internal static class TrainCommand
     private static int Run(TrainOptions o, ICommunicator? communicator, CancellationToken cancellationToken)
     {
         bool root = communicator is null || communicator.Rank == 0;
+        if (o.Report is not null) AtomicFile.CheckWritable(o.Report); // refused before training, not after
         if (o.LockImage is not null && o.LockText is not null)
             throw new ArgumentException("--lock-image and --lock-text together would leave only t' and b to train; lock one tower at most.");
         if (o.Resume is not null)
@@ -181,6 +184,10 @@ internal static class TrainCommand
         var shapeSource = o.Resume is not null ? HfConfig.Read(Path.Combine(TrainingCheckpoint.Resolve(o.Resume), TrainingCheckpoint.ConfigFile))
             : o.LockImage is not null ? Trainer.TakeTower(RecipeConfig(o), HfCheckpoint.Load(o.LockImage), Tower.Image).Config
             : RecipeConfig(o);
+        // Each rank holds the activations of its own rows only: the global batch divided by the ranks (rounded up;
+        // a W that does not divide the batch is refused with its own message when the trainer starts).
+        int ranks = communicator?.Size ?? 1, globalBatch = o.BatchSize ?? BuiltInRecipe.Settings.BatchSize;
+        if (o.Resume is null) ModelSize.CheckTrainingFits(shapeSource, (int)(((long)globalBatch + ranks - 1) / ranks), backend.DType == DType.Float64 ? 8 : 4, o.MaxMemory);
         var (trainData, tokenizer) = OpenData(o, shapeSource);
         using var trainer = o.Resume is not null
             ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator)

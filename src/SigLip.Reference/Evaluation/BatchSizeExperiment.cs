@@ -44,6 +44,8 @@ public sealed record BatchSizeExperimentSettings(
         foreach (int b in BatchSizeList)
         {
             if (b < 2) throw new ArgumentException($"Batch size {b} is too small: a contrastive loss needs at least 2 pairs per batch.");
+            if (PairsPerRun < b)
+                throw new ArgumentException($"Pairs per run {PairsPerRun} (--pairs {PairsPerRun}) is less than batch size {b}: every run needs at least one step; use --pairs {BatchSizeList.Max()} or more (a multiple of every batch size).");
             if (PairsPerRun % b != 0) throw new ArgumentException($"Pairs per run {PairsPerRun} is not a multiple of batch size {b}; every run must see the same number of pairs.");
         }
         if (Seeds < 1) throw new ArgumentException($"The experiment needs at least 1 seed, got {Seeds}.");

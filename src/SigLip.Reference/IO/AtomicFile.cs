@@ -6,6 +6,17 @@ namespace SigLip.Reference.IO;
 /// Writes user files atomically: into a temporary file in the same folder, flushed to disk, then
 /// renamed over the target. A crash or an exception leaves either the old file or the new one,
 /// never a half-written file.
+/// <para>
+/// Only a regular file, or nothing, is replaced. A target that is a directory, a device, a FIFO or a
+/// socket is refused with a <see cref="PathRefusedException"/> (as root, `--report /dev/full` would
+/// otherwise replace the device node with a JSON file).
+/// </para>
+/// <para>
+/// Symbolic links: a target that is a symbolic link is followed, and the file it finally points to is
+/// written atomically (the temporary file goes beside that file); the link itself stays as it was.
+/// The final target must be a regular file that exists: a dangling link, or a link to a directory,
+/// device, FIFO or socket, is refused.
+/// </para>
 /// </summary>
 public static class AtomicFile
 {
@@ -14,7 +25,7 @@ public static class AtomicFile
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(write);
-        var full = Path.GetFullPath(path);
+        var full = WritableTarget(Path.GetFullPath(path));
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
         // Same folder, so the final rename stays on one file system (and is atomic there).
@@ -33,6 +44,38 @@ public static class AtomicFile
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+    }
+
+    /// <summary>
+    /// Throws the <see cref="PathRefusedException"/> that <see cref="Write"/> would throw for <paramref name="path"/>
+    /// (a directory, device, FIFO, socket, or a dangling link or link to one), without writing anything: lets a
+    /// command refuse an output path before it does its work.
+    /// </summary>
+    public static void CheckWritable(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        WritableTarget(Path.GetFullPath(path));
+    }
+
+    /// <summary>
+    /// The path to rename onto: <paramref name="full"/> itself when it is missing or a regular file, the
+    /// final target of a symbolic link when that is a regular file; anything else is refused.
+    /// </summary>
+    private static string WritableTarget(string full)
+    {
+        var kind = FileKinds.Of(full);
+        if (kind == FileKind.SymbolicLink)
+        {
+            var target = File.ResolveLinkTarget(full, returnFinalTarget: true);
+            if (target is null || !target.Exists && !Directory.Exists(target.FullName))
+                throw new PathRefusedException($"Refusing to write {full}: it is a symbolic link whose target ({target?.FullName ?? "unknown"}) does not exist; write to a regular file, or point the link at an existing file.", full);
+            var targetKind = FileKinds.Of(target.FullName);
+            if (targetKind != FileKind.RegularFile)
+                throw new PathRefusedException($"Refusing to write {full}: it is a symbolic link to {target.FullName}, which is {FileKinds.Describe(targetKind)}; only a regular file (or a new path) is replaced.", full);
+            return target.FullName;
+        }
+        if (kind is FileKind.Missing or FileKind.RegularFile) return full;
+        throw new PathRefusedException($"Refusing to write {full}: it is {FileKinds.Describe(kind)}, and only a regular file (or a new path) is replaced; give a file path instead.", full);
     }
 
     /// <summary>Writes UTF-8 text (no byte-order mark) atomically.</summary>

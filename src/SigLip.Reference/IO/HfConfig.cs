@@ -27,11 +27,28 @@ public static class HfConfig
     /// <summary>The same as <see cref="Read"/>, with what was read besides the config (see <see cref="HfConfigRead"/>).</summary>
     public static HfConfigRead ReadDetailed(string configJsonPath)
     {
-        if (!File.Exists(configJsonPath)) throw new FileNotFoundException($"{configJsonPath}: no such config.json.", configJsonPath);
-        JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(configJsonPath), new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 32 });
+            return ReadDetailedCore(configJsonPath);
+        }
+        catch (InvalidOperationException ex) // System.Text.Json on a value it cannot convert (an escaped lone surrogate, say)
+        {
+            throw new InputFormatException($"{configJsonPath}: a value could not be read ({ex.Message}); expected an HF SiglipConfig object of valid JSON text.", configJsonPath, null, ex);
+        }
+    }
+
+    private static HfConfigRead ReadDetailedCore(string configJsonPath)
+    {
+        if (!File.Exists(configJsonPath)) throw new FileNotFoundException($"{configJsonPath}: no such config.json.", configJsonPath);
+        JsonDocument doc;
+        byte[] bytes = File.ReadAllBytes(configJsonPath);
+        // System.Text.Json checks UTF-8 only when a string is read, and then says "Cannot transcode invalid
+        // UTF-8 JSON text" without naming the file: check the whole file first, and say where.
+        if (FirstInvalidUtf8(bytes) is long bad)
+            throw new InputFormatException($"{configJsonPath}: byte {bad} (0x{bytes[bad]:X2}) is not valid UTF-8; config.json must be UTF-8 text (save it as UTF-8).", configJsonPath, bad);
+        try
+        {
+            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 32 });
         }
         catch (JsonException ex)
         {
@@ -99,6 +116,21 @@ public static class HfConfig
             }
             return new HfConfigRead(config, defaulted);
         }
+    }
+
+    /// <summary>The offset of the first byte that is not part of valid UTF-8 (a BOM is valid), or null.</summary>
+    private static long? FirstInvalidUtf8(byte[] bytes)
+    {
+        var chars = new char[Math.Min(bytes.Length, 1 << 16)];
+        int offset = 0;
+        while (offset < bytes.Length)
+        {
+            var status = System.Text.Unicode.Utf8.ToUtf16(bytes.AsSpan(offset), chars, out int read, out _, replaceInvalidSequences: false, isFinalBlock: true);
+            offset += read;
+            if (status == System.Buffers.OperationStatus.Done) return null;
+            if (status != System.Buffers.OperationStatus.DestinationTooSmall) return offset;
+        }
+        return null;
     }
 
     /// <summary>

@@ -76,7 +76,7 @@ public sealed record SiglipConfig(TextConfig Text, VisionConfig Vision)
     /// <summary>The width of both embeddings (the image tower's hidden size).</summary>
     public int EmbedDim => Vision.HiddenSize;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the field when the sizes cannot form a model.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> naming the field when the sizes cannot form a model (<see cref="ModelSizeException"/> when they overflow or exceed the memory available: <see cref="ModelSize.CheckConfig"/>).</summary>
     public void Validate()
     {
         static void Positive(string name, int v) { if (v <= 0) throw new ArgumentException($"config: {name} must be positive, got {v}."); }
@@ -106,5 +106,8 @@ public sealed record SiglipConfig(TextConfig Text, VisionConfig Vision)
             throw new ArgumentException($"config: text_config.projection_size {Text.ProjectionDim} must equal vision_config.hidden_size {Vision.HiddenSize}: the two embeddings are compared by dot product.");
         if (Vision.LayerNormEps < 0 || Text.LayerNormEps < 0)
             throw new ArgumentException("config: layer_norm_eps must be non-negative.");
+        // Sizes: the patch count, every tensor and the parameter count in checked arithmetic, and the
+        // parameters against the memory there is, before anything is allocated.
+        ModelSize.CheckConfig(this);
     }
 }

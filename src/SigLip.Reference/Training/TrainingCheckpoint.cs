@@ -134,12 +134,18 @@ public static class TrainingCheckpoint
     public static string Resolve(string path)
     {
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Checkpoint folder '{path}' does not exist.");
-        if (File.Exists(Path.Combine(path, StateFile))) return path;
-        string latest = Path.Combine(path, LatestFile);
-        if (File.Exists(latest))
+        string stateFile = Path.Combine(path, StateFile);
+        if (File.Exists(stateFile) || new FileInfo(stateFile).LinkTarget is not null)
         {
-            string name = File.ReadAllText(latest).Trim();
-            string folder = Path.Combine(path, name);
+            ContainedPath.Resolve(path, StateFile, path); // a trainer state linked from outside, or a FIFO, is refused
+            return path;
+        }
+        string latest = Path.Combine(path, LatestFile);
+        if (File.Exists(latest) || new FileInfo(latest).LinkTarget is not null)
+        {
+            // `latest` and the folder it names are read from files: both must stay inside the run folder.
+            string name = File.ReadAllText(ContainedPath.Resolve(path, LatestFile, path)).Trim();
+            string folder = ContainedPath.Resolve(path, name, latest, FileKind.Directory, allowMissing: true);
             if (name.StartsWith(StepPrefix, StringComparison.Ordinal) && IsComplete(folder)) return folder;
         }
         var newest = CompleteSteps(path).LastOrDefault();
@@ -156,7 +162,7 @@ public static class TrainingCheckpoint
         string optimizerPath = Path.Combine(folder, OptimizerFile);
         if (!File.Exists(optimizerPath)) throw new FileNotFoundException($"Checkpoint '{folder}' has no {OptimizerFile} (optimizer state); it cannot be resumed.");
         var optimizer = SafeTensorsFile.ReadAllFloats(optimizerPath);
-        string statePath = Path.Combine(folder, StateFile);
+        string statePath = ContainedPath.Resolve(folder, StateFile, folder);
         TrainingState state;
         try
         {

@@ -214,7 +214,10 @@ public static class GoldenVerifier
         {
             foreach (var (file, sha) in listed.Files)
             {
-                var path = Path.Combine(dir, file);
+                // A manifest entry is read from a file: it must name a regular file inside the case folder.
+                if (!ContainedPath.TryResolve(dir, file, FileKind.RegularFile, allowMissing: true, out var path, out var refused))
+                    return new(name, kind, GoldenCaseStatus.Corrupted, listed.Covers, [],
+                        $"{GoldenFormat.ManifestFile} lists '{file}' for case {name}, refused and not read: {refused}", clock.Elapsed.TotalSeconds);
                 if (!File.Exists(path))
                     return new(name, kind, GoldenCaseStatus.Corrupted, listed.Covers, [], $"{path} is missing (listed in {GoldenFormat.ManifestFile})", clock.Elapsed.TotalSeconds);
                 var actual = GoldenManifest.Sha256(path);

@@ -1,0 +1,56 @@
+using SigLip.SpecTests.Data;
+
+namespace SigLip.SpecTests.Cli;
+
+/// <summary>
+/// Issue 15: an argument that looks like an option is never a value of another option, and an
+/// AggregateException from parallel work prints the message about the user's option, once.
+/// </summary>
+public sealed class CliInputTests
+{
+    [Fact]
+    public void A_misspelt_option_after_a_multi_value_option_is_an_error_not_a_value()
+    {
+        var (code, _, err) = CliRunner.Run("embed", "--checkpoint", "no-such-checkpoint", "--texts", "a cat", "--ouT", "x");
+        Assert.Equal(1, code);
+        Assert.Contains("'--ouT' looks like an option, not a value of --texts", err);
+        Assert.Contains("did you mean --out?", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void Negative_numbers_and_texts_with_dashes_are_still_values()
+    {
+        Assert.Empty(SigLip.Cli.Cli.OptionLikeValues(SigLip.Cli.Cli.CreateRoot().Parse(["embed", "--checkpoint", "c", "--texts", "a cat", "-5", "- x", "--out", "o"])));
+        Assert.Single(SigLip.Cli.Cli.OptionLikeValues(SigLip.Cli.Cli.CreateRoot().Parse(["embed", "--checkpoint", "c", "--texts", "a cat", "-q"])));
+    }
+
+    [Fact]
+    public void Experiment_pairs_zero_names_pairs_in_one_line()
+    {
+        var (code, _, err) = CliRunner.Run("experiment", "batch-size", "--pairs", "0");
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("--pairs 0", line);
+        Assert.DoesNotContain("One or more errors", line);
+    }
+
+    [Fact]
+    public void An_aggregate_of_the_same_error_prints_its_message_once()
+    {
+        var old = Console.Error;
+        var captured = new StringWriter();
+        int code;
+        lock (CliRunner.ConsoleLock)
+        {
+            Console.SetError(captured);
+            try
+            {
+                code = SigLip.Cli.Cli.ReportError(new AggregateException(new ArgumentException("--pairs 3 is wrong"), new AggregateException(new ArgumentException("--pairs 3 is wrong"))));
+            }
+            finally { Console.SetError(old); }
+        }
+        Assert.Equal(1, code);
+        Assert.Equal("error: --pairs 3 is wrong", captured.ToString().Trim());
+    }
+}

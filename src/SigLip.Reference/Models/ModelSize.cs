@@ -1,0 +1,155 @@
+using SigLip.Reference.IO.Golden;
+
+namespace SigLip.Reference.Models;
+
+/// <summary>A size read from a file or given as an option that cannot be honoured (it overflows, or needs more memory than there is).</summary>
+public sealed class ModelSizeException(string message) : ArgumentException(message);
+
+/// <summary>
+/// The one place that checks sizes before anything is allocated (issue 15): a config's tensor sizes and
+/// parameter count in checked arithmetic (<see cref="CheckConfig"/>, called by <see cref="SiglipConfig.Validate"/>),
+/// and the memory a batch needs (<see cref="CheckTrainingFits"/>, <see cref="CheckTokenIdsFit"/>) against the
+/// memory available to the process or a <c>--max-memory</c> the user gives. A refusal is one line with the
+/// numbers: what it needs, what there is, and which field or option to change.
+/// </summary>
+public static class ModelSize
+{
+    /// <summary>The memory the process may use (the container's limit where there is one).</summary>
+    public static long AvailableBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    /// <summary>The parameter count in closed form, in checked arithmetic (equal to <see cref="ParameterLayout.Count"/>, without listing the tensors).</summary>
+    /// <exception cref="OverflowException">The count does not fit in a long.</exception>
+    public static long ParameterCount(SiglipConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var (t, v) = (config.Text, config.Vision);
+        checked
+        {
+            long th = t.HiddenSize, vh = v.HiddenSize, vi = v.IntermediateSize;
+            long text = (long)t.VocabSize * th + (long)t.MaxPositionEmbeddings * th + t.NumHiddenLayers * Layer(th, t.IntermediateSize)
+                        + 2 * th + (long)t.ProjectionDim * th + t.ProjectionDim;
+            long patches = (long)v.PatchesPerSide * v.PatchesPerSide;
+            long vision = vh * v.NumChannels * v.PatchSize * v.PatchSize + vh + patches * vh + v.NumHiddenLayers * Layer(vh, vi)
+                          + 2 * vh + vh + 3 * vh * vh + 3 * vh + (vh * vh + vh) + 2 * vh + (vi * vh + vi) + (vh * vi + vh);
+            return text + vision + 2;
+        }
+    }
+
+    private static long Layer(long h, long i) => checked(4 * (h * h + h) + 2 * h + (i * h + i) + (h * i + h) + 2 * h);
+
+    /// <summary>
+    /// Refuses a config whose patch count or any parameter tensor exceeds what an array holds, whose parameter
+    /// count overflows, or whose parameters alone (as float32, the least any backend stores) exceed the memory available.
+    /// </summary>
+    public static void CheckConfig(SiglipConfig config, long? availableBytes = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var (t, v) = (config.Text, config.Vision);
+        long patches = (long)v.PatchesPerSide * v.PatchesPerSide;
+        if (patches > int.MaxValue)
+            throw new ModelSizeException($"config: vision_config.image_size {v.ImageSize} with patch_size {v.PatchSize} gives {patches:N0} patches, over the limit of {int.MaxValue:N0}; use a smaller image_size or a larger patch_size.");
+        foreach (var (what, fields, elements) in new (string, string, long)[]
+                 {
+                     ("text token embedding", "text_config.vocab_size x hidden_size", (long)t.VocabSize * t.HiddenSize),
+                     ("text position embedding", "text_config.max_position_embeddings x hidden_size", (long)t.MaxPositionEmbeddings * t.HiddenSize),
+                     ("text MLP weight", "text_config.intermediate_size x hidden_size", (long)t.IntermediateSize * t.HiddenSize),
+                     ("text head", "text_config.projection_size x hidden_size", (long)t.ProjectionDim * t.HiddenSize),
+                     ("image position embedding", "vision_config patches x hidden_size", patches * v.HiddenSize),
+                     ("image MLP weight", "vision_config.intermediate_size x hidden_size", (long)v.IntermediateSize * v.HiddenSize),
+                     ("image patch embedding", "vision_config.hidden_size x num_channels x patch_size^2", (long)v.HiddenSize * v.NumChannels * v.PatchSize * v.PatchSize),
+                     ("MAP head in-projection", "3 x vision_config.hidden_size^2", 3L * v.HiddenSize * v.HiddenSize),
+                 })
+            if (elements > Array.MaxLength)
+                throw new ModelSizeException($"config: the {what} ({fields}) would hold {elements:N0} elements, over the {Array.MaxLength:N0} one tensor can hold; reduce {fields.Split(' ')[0]}.");
+        long count;
+        try { count = ParameterCount(config); }
+        catch (OverflowException)
+        {
+            throw new ModelSizeException($"config: the parameter count overflows (vision_config.num_hidden_layers {v.NumHiddenLayers}, text_config.num_hidden_layers {t.NumHiddenLayers}); reduce num_hidden_layers or the widths.");
+        }
+        long available = availableBytes ?? AvailableBytes();
+        if (count > available / sizeof(float))
+        {
+            long visionLayers = v.NumHiddenLayers * Layer(v.HiddenSize, v.IntermediateSize), textLayers = t.NumHiddenLayers * Layer(t.HiddenSize, t.IntermediateSize);
+            string field = visionLayers >= textLayers && visionLayers >= count / 2 ? $"vision_config.num_hidden_layers ({v.NumHiddenLayers})"
+                : textLayers >= count / 2 ? $"text_config.num_hidden_layers ({t.NumHiddenLayers})"
+                : "the widths (hidden_size, intermediate_size, vocab_size)";
+            throw new ModelSizeException($"config: the model has {count:N0} parameters, at least {CheckpointCase.FormatBytes(SaturatingMultiply(count, sizeof(float)))} as float32, " +
+                                         $"but only {CheckpointCase.FormatBytes(available)} is available to this process; reduce {field}.");
+        }
+    }
+
+    /// <summary>
+    /// Bytes to train <paramref name="config"/> on batches of <paramref name="batch"/> pairs: parameters, gradients and
+    /// the two AdamW moments, the activations kept for the backward pass, the images and the B x B logits, at
+    /// <paramref name="bytesPerElement"/>. Saturates at <see cref="long.MaxValue"/> instead of overflowing.
+    /// </summary>
+    public static long TrainingBytes(SiglipConfig config, long batch, int bytesPerElement)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        try
+        {
+            checked
+            {
+                return FixedElements(config) * bytesPerElement + batch * PerExampleElements(config) * bytesPerElement + batch * batch * bytesPerElement;
+            }
+        }
+        catch (OverflowException) { return long.MaxValue; }
+    }
+
+    private static long FixedElements(SiglipConfig config) => checked(4 * ParameterCount(config));
+
+    private static long PerExampleElements(SiglipConfig config)
+    {
+        var (t, v) = (config.Text, config.Vision);
+        static long Saved(long tokens, long h, long i, long heads) => checked(tokens * (10 * h + 2 * i) + heads * tokens * tokens);
+        checked
+        {
+            long n = v.NumPatches, l = t.MaxPositionEmbeddings;
+            return v.NumHiddenLayers * Saved(n, v.HiddenSize, v.IntermediateSize, v.NumAttentionHeads)
+                   + t.NumHiddenLayers * Saved(l, t.HiddenSize, t.IntermediateSize, t.NumAttentionHeads)
+                   + (v.NumHiddenLayers + 4L) * n * v.HiddenSize + (t.NumHiddenLayers + 4L) * l * t.HiddenSize
+                   + (long)v.NumChannels * v.ImageSize * v.ImageSize + 2 * l;
+        }
+    }
+
+    /// <summary>
+    /// Refuses a training batch that needs more memory than <paramref name="maxBytes"/> (when given) or than is
+    /// available, naming <paramref name="option"/>, the bytes needed and there, and the largest batch that fits.
+    /// </summary>
+    public static void CheckTrainingFits(SiglipConfig config, long batch, int bytesPerElement, long? maxBytes, string option = "--batch-size", long? availableBytes = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (batch < 1) throw new ModelSizeException($"{option} must be at least 1, got {batch}.");
+        long needs = TrainingBytes(config, batch, bytesPerElement);
+        long available = availableBytes ?? AvailableBytes();
+        var (limit, limitName, change) = maxBytes is long max && max < available
+            ? (max, "--max-memory", "raise --max-memory or lower " + option)
+            : (available, "available to this process", "lower " + option + " or use a machine with more memory");
+        if (needs <= limit) return;
+        long fixedBytes = SaturatingMultiply(FixedElements(config), bytesPerElement);
+        long perExample = Math.Max(1, SaturatingMultiply(PerExampleElements(config), bytesPerElement));
+        long fits = Math.Max(0, (limit - fixedBytes) / perExample);
+        while (fits > 0 && TrainingBytes(config, fits, bytesPerElement) > limit) fits--;
+        throw new ModelSizeException($"{option} {batch}: training needs {Describe(needs)} (parameters, optimizer state and activations at {bytesPerElement} bytes per number), " +
+                                     $"but {CheckpointCase.FormatBytes(limit)} is {(limitName == "--max-memory" ? "the --max-memory given" : "available to this process")}; " +
+                                     (fits > 0 ? $"{option} {fits} is the most that fits; " : "even one pair does not fit; ") + change + ".");
+    }
+
+    /// <summary>Refuses token-id rows (<paramref name="rows"/> x <paramref name="maxLength"/> ints) that overflow an array or exceed the memory.</summary>
+    public static void CheckTokenIdsFit(long rows, long maxLength, long? maxBytes, string option = "--max-length", long? availableBytes = null)
+    {
+        long elements = rows > 0 && maxLength > Array.MaxLength / rows ? long.MaxValue : rows * maxLength;
+        long needs = elements == long.MaxValue ? long.MaxValue : SaturatingMultiply(elements, sizeof(int) * 2);
+        long available = Math.Min(availableBytes ?? AvailableBytes(), maxBytes ?? long.MaxValue);
+        if (elements <= Array.MaxLength && needs <= available) return;
+        long fits = Math.Max(0, Math.Min(Array.MaxLength, available / (sizeof(int) * 2)) / Math.Max(1, rows));
+        throw new ModelSizeException($"{option} {maxLength}: {rows:N0} text(s) of {maxLength:N0} ids need {Describe(needs)}, but {CheckpointCase.FormatBytes(available)} is " +
+                                     $"{(maxBytes is not null && maxBytes < (availableBytes ?? AvailableBytes()) ? "the --max-memory given" : "available to this process")}; " +
+                                     $"use {option} {fits:N0} or less (SigLIP checkpoints use 64).");
+    }
+
+    private static long SaturatingMultiply(long a, long b) => a != 0 && b > long.MaxValue / a ? long.MaxValue : a * b;
+
+    private static string Describe(long bytes) => bytes == long.MaxValue ? "more than 8 EiB" : "about " + CheckpointCase.FormatBytes(bytes);
+}
