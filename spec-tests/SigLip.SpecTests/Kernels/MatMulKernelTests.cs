@@ -142,4 +142,31 @@ public sealed class MatMulKernelTests(ITestOutputHelper output)
                 c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
             }
     }
+
+    /// <summary>
+    /// On a CPU with AVX-512 the in-process tests above run the Vector512 micro-kernel only; this starts
+    /// spec-tests/SigLip.KernelProbe with AVX-512 switched off in the runtime, so the Vector256 one (what AVX2
+    /// machines run) is checked against the plain definition too, within the same rounding bound.
+    /// </summary>
+    [SkippableFact]
+    public void The_Vector256_micro_kernel_is_checked_too_where_the_CPU_would_pick_Vector512()
+    {
+        Skip.IfNot(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated,
+            "this CPU has no accelerated AVX-512: the tests above already run the Vector256 micro-kernel in-process");
+        var probe = Path.Combine(AppContext.BaseDirectory, "SigLip.KernelProbe.dll");
+        Assert.True(File.Exists(probe), $"{probe} is missing: the test project references spec-tests/SigLip.KernelProbe");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(probe);
+        start.Environment["DOTNET_EnableAVX512F"] = "0";
+        start.Environment["DOTNET_EnableAVX512"] = "0";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the kernel probe did not finish within 2 minutes");
+        string printed = stdout.Result + stderr.Result;
+        output.WriteLine(printed);
+        Assert.Contains("kernel: AVX2+FMA", printed);
+        Assert.DoesNotContain("AVX-512F GEMM", printed); // the runtime switch took: the Vector256 kernel ran
+        Assert.True(process.ExitCode == 0, $"the Vector256 micro-kernel left the rounding bound:\n{printed}");
+    }
 }
