@@ -165,6 +165,23 @@ public sealed class TrainerTests(ITestOutputHelper output)
         Assert.Contains("No checkpoint", ex.Message);
     }
 
+    [Fact]
+    public void AForwardPassThatOverflowsWithFiniteParametersNamesTheStepToo()
+    {
+        // `siglip train --lr 1e12` on the built-in recipe (managed, float32): after step 1 the parameters are
+        // huge but finite, and step 2's embeddings overflow to NaN inside the towers. That used to surface as
+        // "image_embeds[0, 0] is NaN" with no step.
+        using var backend = new SigLip.Backends.Managed.ManagedBackendProvider().Start(new BackendOptions(DType: DType.Float32, Threads: 1));
+        var settings = BuiltInRecipe.Settings with { Steps = 20, LearningRate = 1e12, WarmupSteps = BuiltInRecipe.WarmupSteps(20) };
+        using var trainer = Trainer.Start(backend, BuiltInRecipe.Config(), BuiltInRecipe.TrainData(), BuiltInRecipe.Tokenizer(), settings);
+        var ex = Assert.Throws<TrainingDivergedException>(() => trainer.Run());
+        output.WriteLine(ex.Message);
+        Assert.Equal(2, ex.Step);
+        Assert.Contains("step 2 of 20", ex.Message);
+        Assert.Contains("image_embeds[0, 0] is NaN", ex.Message);
+        Assert.Contains("No checkpoint", ex.Message);
+    }
+
     [Theory]
     [InlineData(LockedTowers.Image)]
     [InlineData(LockedTowers.Text)]

@@ -86,7 +86,7 @@ internal static class LossInputValidation
         {
             if (T.IsFinite(values[e])) continue;
             string what = T.IsNaN(values[e]) ? "NaN" : (values[e] > T.Zero ? "+Infinity" : "-Infinity");
-            throw new ArgumentException($"{name}[{e / d}, {e % d}] is {what} ({name} is [{n}, {d}]); embeddings must be finite.");
+            throw new NonFiniteValueException($"{name}[{e / d}, {e % d}] is {what} ({name} is [{n}, {d}]); embeddings must be finite.");
         }
     }
 
@@ -115,3 +115,10 @@ internal static class LossInputValidation
     private static string Show<T>(T value) where T : unmanaged, IFloatingPointIeee754<T> =>
         value.ToString("R", CultureInfo.InvariantCulture);
 }
+
+/// <summary>
+/// A NaN or an infinity where a finite number was needed (e.g. an embedding handed to the loss). An
+/// <see cref="ArgumentException"/>, so callers that catch bad input keep working; a trainer catches this
+/// type to say at which step its numbers diverged.
+/// </summary>
+public sealed class NonFiniteValueException(string message) : ArgumentException(message);

@@ -235,6 +235,11 @@ public sealed class Trainer : IDisposable
                 // A backend that validates its inputs (the reference does) refuses before a NaN loss exists.
                 throw Diverged($"The loss at step {step} of {totalSteps} is not finite: {cause} ({ex.Message})", step, ex);
             }
+            catch (NonFiniteValueException ex)
+            {
+                // Finite parameters and pixels, but the forward pass overflowed (e.g. a learning rate far too large).
+                throw Diverged($"The forward pass at step {step} of {totalSteps} is not finite: {ex.Message.TrimEnd('.')}", step, ex);
+            }
             if (!double.IsFinite(result.Loss))
                 throw Diverged($"The loss is {result.Loss} at step {step} of {totalSteps}", step, null);
             double gradientNorm;
