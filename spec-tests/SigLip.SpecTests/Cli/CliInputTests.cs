@@ -53,4 +53,17 @@ public sealed class CliInputTests
         Assert.Equal(1, code);
         Assert.Equal("error: --pairs 3 is wrong", captured.ToString().Trim());
     }
+
+    [Fact]
+    public void A_throughput_batch_that_cannot_fit_on_the_CPU_is_refused_with_the_numbers_before_libtorch_allocates()
+    {
+        // It used to end the process with a segmentation fault inside libtorch. The check runs before libtorch
+        // starts, so this needs no libtorch. Tiny config: the B x B logits (4e16 bytes) alone are far beyond any machine.
+        var (code, _, err) = CliRunner.Run("throughput", "--backend", "torch", "--config", "tiny", "--batch", "100000000");
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("--batch 100000000", line);
+        Assert.Contains("is the most that fits", line);
+    }
 }
+
