@@ -10,9 +10,13 @@ public sealed class LossBadInputTests
     // Non-zero, finite rows 1, 2, 3, ... so only the defect under test is wrong.
     private static Tensor Rows(int n, int d) => new([n, d], Enumerable.Repeat(1.0, n * d).Select((v, i) => v + i).ToArray());
 
-    private static string Fails(Tensor images, Tensor texts, LossOptions? options = null, double t = 1, double b = -10)
+    private static string Fails(Tensor images, Tensor texts, LossOptions? options = null, double t = 1, double b = -10) =>
+        Fails<ArgumentException>(images, texts, options, t, b);
+
+    /// <summary>The loss refuses with exactly <typeparamref name="TException"/>; its message.</summary>
+    private static string Fails<TException>(Tensor images, Tensor texts, LossOptions? options = null, double t = 1, double b = -10) where TException : Exception
     {
-        var ex = Assert.Throws<ArgumentException>(() => PairwiseLoss.Compute(images, texts, t, b, options ?? LossOptions.Default));
+        var ex = Assert.Throws<TException>(() => PairwiseLoss.Compute(images, texts, t, b, options ?? LossOptions.Default));
         return ex.Message;
     }
 
@@ -66,13 +70,14 @@ public sealed class LossBadInputTests
     {
         var texts = Rows(3, 4);
         texts.Data[2 * 4 + 1] = bad;
-        var message = Fails(Rows(3, 4), texts);
+        // Its own type (an ArgumentException), so that a trainer can say at which step the numbers diverged.
+        var message = Fails<NonFiniteValueException>(Rows(3, 4), texts);
         Assert.Contains($"text_embeds[2, 1] is {word}", message);
         Assert.Contains("[3, 4]", message);
 
         var images = Rows(3, 4);
         images.Data[5] = bad;
-        Assert.Contains($"image_embeds[1, 1] is {word}", Fails(images, Rows(3, 4)));
+        Assert.Contains($"image_embeds[1, 1] is {word}", Fails<NonFiniteValueException>(images, Rows(3, 4)));
     }
 
     [Fact]
