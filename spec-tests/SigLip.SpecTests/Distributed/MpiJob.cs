@@ -10,6 +10,13 @@ namespace SigLip.SpecTests.Distributed;
 /// </summary>
 internal static class MpiJob
 {
+    /// <summary>
+    /// The xunit collection of every test class that starts mpirun: one job at a time, so two Open MPI jobs
+    /// never share the machine's cores, ports and session folders. (In one CI run, with other test classes'
+    /// jobs possibly overlapping, Open MPI's own error reporting failed with "Out of resource".)
+    /// </summary>
+    public const string Collection = "mpirun jobs, one at a time";
+
     public sealed record Result(int ExitCode, bool TimedOut, TimeSpan Elapsed, string Output);
 
     private static readonly Lazy<(string? Path, string? SkipReason)> Mpirun = new(FindMpirun);

@@ -11,6 +11,7 @@ namespace SigLip.SpecTests.Distributed;
 /// tests compute what each rank should hold (who sent what, the sums, the broadcasts) on their own.
 /// Skipped, with the reason, where Open MPI's mpirun is absent.
 /// </summary>
+[Collection(MpiJob.Collection)]
 public sealed class MpiRankTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(120);
@@ -102,12 +103,15 @@ public sealed class MpiRankTests(ITestOutputHelper output)
         output.WriteLine($"exit {run.ExitCode} in {run.Elapsed.TotalSeconds:F1} s");
         output.WriteLine(run.Output);
         Assert.False(run.TimedOut, $"the job hung: still running after {Limit.TotalSeconds} s (ranks 0 and 2 wait in a barrier for rank 1)");
-        Assert.NotEqual(0, run.ExitCode);
+        // mpirun returns the code given to MPI_Abort (RunOrAbort passes 1). Ranks 0 and 2 were waiting in a
+        // barrier for rank 1, so a prompt end with that code is the abort at work. (Open MPI's own "MPI_ABORT was
+        // invoked" notice is not asserted: under load its help printer itself failed once, "ORTE_ERROR_LOG: Out of
+        // resource in show_help.c", while the job aborted correctly.)
+        Assert.Equal(1, run.ExitCode);
         const string line = "error: rank 1 of 3: deliberate failure for the test";
         Assert.Equal(1, Occurrences(run.Output, line));
         Assert.Equal(1, Occurrences(run.Output, "deliberate failure"));
         Assert.DoesNotContain("passed the second barrier", run.Output);
-        Assert.Contains("MPI_ABORT was invoked on rank 1", run.Output);
     }
 
     private static double[] Range(Func<int, double> f) => Enumerable.Range(0, N).Select(f).ToArray();

@@ -18,6 +18,7 @@ namespace SigLip.SpecTests.Distributed;
 /// The built-in recipe's model on the reference backend (float64), global batch 12 (divisible by 2
 /// and 3), 20 steps: a run takes about two seconds. Golden checks are skipped (they are tested elsewhere).
 /// </remarks>
+[Collection(MpiJob.Collection)]
 public sealed class MpiTrainingTests(ITestOutputHelper output)
 {
     private const int Steps = 20;
