@@ -33,20 +33,10 @@ public static class MatMul
     /// <paramref name="transposeB"/>; C(i,j) = c[i*ldc + j]. <paramref name="threads"/>: at most that many
     /// threads (0: every core; 1 keeps it on the calling thread, for use inside your own Parallel.For).
     /// </summary>
-    public static unsafe void General<T>(Span<T> c, int ldc, ReadOnlySpan<T> a, int lda, bool transposeA,
+    public static void General<T>(Span<T> c, int ldc, ReadOnlySpan<T> a, int lda, bool transposeA,
         ReadOnlySpan<T> b, int ldb, bool transposeB, int m, int n, int k, bool accumulate = false, int threads = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        Validate(c.Length, ldc, a.Length, lda, transposeA, b.Length, ldb, transposeB, m, n, k);
-        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
-            throw new NotSupportedException($"MatMul supports float and double, not {typeof(T).Name}.");
-        if (!accumulate)
-            for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
-        fixed (T* pc = c)
-        fixed (T* pa = a)
-        fixed (T* pb = b)
-            Gemm<T>.Multiply(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, Threads.Resolve(threads));
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Product(c, ldc, a, lda, transposeA, b, ldb, transposeB, m, n, k, accumulate, threads, portable: false);
 
     /// <summary>
     /// <see cref="General{T}(Span{T}, int, ReadOnlySpan{T}, int, bool, ReadOnlySpan{T}, int, bool, int, int, int, bool, int)"/>
@@ -58,16 +48,27 @@ public static class MatMul
         General<T>(c.AsSpan(cOffset), ldc, a.AsSpan(aOffset), lda, transposeA, b.AsSpan(bOffset), ldb, transposeB, m, n, k, accumulate, threads);
 
     /// <summary>Tests only: the portable Vector&lt;T&gt; product used where AVX2+FMA are absent, forced.</summary>
-    internal static unsafe void GeneralPortable<T>(T[] c, int ldc, T[] a, int lda, bool transposeA, T[] b, int ldb, bool transposeB, int m, int n, int k, bool accumulate = false, int threads = 0)
+    internal static void GeneralPortable<T>(T[] c, int ldc, T[] a, int lda, bool transposeA, T[] b, int ldb, bool transposeB, int m, int n, int k, bool accumulate = false, int threads = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Product<T>(c, ldc, a, lda, transposeA, b, ldb, transposeB, m, n, k, accumulate, threads, portable: true);
+
+    // Checks, clears C unless accumulating, pins, and runs the blocked product (or, for the tests, the portable one).
+    private static unsafe void Product<T>(Span<T> c, int ldc, ReadOnlySpan<T> a, int lda, bool transposeA,
+        ReadOnlySpan<T> b, int ldb, bool transposeB, int m, int n, int k, bool accumulate, int threads, bool portable)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Validate(c.Length, ldc, a.Length, lda, transposeA, b.Length, ldb, transposeB, m, n, k);
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+            throw new NotSupportedException($"MatMul supports float and double, not {typeof(T).Name}.");
         if (!accumulate)
-            for (int i = 0; i < m; i++) c.AsSpan(i * ldc, n).Clear();
+            for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
         fixed (T* pc = c)
         fixed (T* pa = a)
         fixed (T* pb = b)
-            Gemm<T>.Portable(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, Threads.Resolve(threads));
+        {
+            if (portable) Gemm<T>.Portable(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, Threads.Resolve(threads));
+            else Gemm<T>.Multiply(pa, lda, transposeA, pb, ldb, transposeB, pc, ldc, m, n, k, Threads.Resolve(threads));
+        }
     }
 
     private static void Validate(int cLength, int ldc, int aLength, int lda, bool transA, int bLength, int ldb, bool transB, int m, int n, int k)

@@ -139,20 +139,7 @@ internal static class GoldenCommand
         var first = r.FirstDivergence;
         if (r.Tensors.Count > 0)
         {
-            var table = new Table().AddColumns("tensor", "max abs err", "max rel err", "tolerance", "worst index", "actual / expected", "result");
-            foreach (var t in r.Tensors)
-            {
-                var c = t.Comparison;
-                table.AddRow(
-                    Markup.Escape(c.Name),
-                    E(c.MaxAbsError),
-                    E(c.MaxRelError),
-                    $"{E(c.Tolerance.Atol)} + {E(c.Tolerance.Rtol)}|e|",
-                    Markup.Escape(Reference.Tensor.ShapeToString(c.WorstIndex)),
-                    c.Problem is not null ? Markup.Escape(c.Problem) : $"{c.WorstActual:G6} / {c.WorstExpected:G6}",
-                    c.Passed ? "[green]pass[/]" : ReferenceEquals(t, first) ? "[red]FAIL (first)[/]" : "[red]FAIL[/]");
-            }
-            AnsiConsole.Write(table);
+            AnsiConsole.Write(ComparisonTable(r.Tensors.Select(t => t.Comparison), first?.Comparison));
         }
         foreach (var t in r.Tensors.Where(t => t.Note is not null)) AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(t.Name)}: {Markup.Escape(t.Note!)}");
         if (r.Missing.Count > 0) AnsiConsole.MarkupLine($"[yellow]not in the dump ({r.Missing.Count}, not compared):[/] {Markup.Escape(string.Join(", ", r.Missing))}");
@@ -188,6 +175,22 @@ internal static class GoldenCommand
         return command;
     }
 
+    /// <summary>One row per tensor comparison, in the order given; <paramref name="firstFailure"/> is marked "FAIL (first)".</summary>
+    private static Table ComparisonTable(IEnumerable<Reference.Numerics.Comparison> comparisons, Reference.Numerics.Comparison? firstFailure)
+    {
+        var table = new Table().AddColumns("tensor", "max abs err", "max rel err", "tolerance", "worst index", "actual / expected", "result");
+        foreach (var c in comparisons)
+            table.AddRow(
+                Markup.Escape(c.Name),
+                E(c.MaxAbsError),
+                E(c.MaxRelError),
+                $"{E(c.Tolerance.Atol)} + {E(c.Tolerance.Rtol)}|e|",
+                Markup.Escape(Reference.Tensor.ShapeToString(c.WorstIndex)),
+                c.Problem is not null ? Markup.Escape(c.Problem) : $"{c.WorstActual:G6} / {c.WorstExpected:G6}",
+                c.Passed ? "[green]pass[/]" : ReferenceEquals(c, firstFailure) ? "[red]FAIL (first)[/]" : "[red]FAIL[/]");
+        return table;
+    }
+
     private static string E(double v) => double.IsNaN(v) ? "-" : v.ToString("0.00E+00", CultureInfo.InvariantCulture);
 
     private static void Print(GoldenReport report, bool failuresOnly)
@@ -211,17 +214,7 @@ internal static class GoldenCommand
             if (c.NotProduced is { Count: > 0 } np) AnsiConsole.MarkupLine($"  [yellow]not returned by the backend (intermediates, not compared):[/] {np.Count}");
             var rows = c.Tensors.Where(t => !failuresOnly || !t.Passed).ToList();
             if (rows.Count == 0) continue;
-            var table = new Table().AddColumns("tensor", "max abs err", "max rel err", "tolerance", "worst index", "actual / expected", "result");
-            foreach (var t in rows)
-                table.AddRow(
-                    Markup.Escape(t.Name),
-                    E(t.MaxAbsError),
-                    E(t.MaxRelError),
-                    $"{E(t.Tolerance.Atol)} + {E(t.Tolerance.Rtol)}|e|",
-                    Markup.Escape(Reference.Tensor.ShapeToString(t.WorstIndex)),
-                    t.Problem is not null ? Markup.Escape(t.Problem) : $"{t.WorstActual:G6} / {t.WorstExpected:G6}",
-                    t.Passed ? "[green]pass[/]" : "[red]FAIL[/]");
-            AnsiConsole.Write(table);
+            AnsiConsole.Write(ComparisonTable(rows, firstFailure: null));
         }
         int passed = report.Cases.Count(c => c.Passed);
         AnsiConsole.MarkupLine(report.Passed
