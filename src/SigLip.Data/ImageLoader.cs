@@ -17,8 +17,24 @@ public enum ImageResampler
     SkiaMitchell,
 }
 
-/// <summary>Thrown when an image cannot be decoded; the message names the file and says why.</summary>
-public sealed class ImageDecodeException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>What was wrong with an image that could not be loaded (a folder counts its skipped images by it).</summary>
+public enum ImageProblem
+{
+    /// <summary>The bytes are not a whole image in a format the decoder knows.</summary>
+    Undecodable,
+    /// <summary>No file at the path.</summary>
+    Missing,
+    /// <summary>The file exists but cannot be read (permissions, an I/O error).</summary>
+    Unreadable,
+    /// <summary>The image is larger than the loader accepts.</summary>
+    TooLarge,
+}
+
+/// <summary>Thrown when an image cannot be decoded; the message names the file and says why, <see cref="Problem"/> says what kind of problem it is.</summary>
+public sealed class ImageDecodeException(string message, Exception? inner = null, ImageProblem problem = ImageProblem.Undecodable) : Exception(message, inner)
+{
+    public ImageProblem Problem { get; } = problem;
+}
 
 /// <summary>
 /// Loads images as SigLIP's HF image processor prepares them: decode (SkiaSharp: JPEG, PNG, WebP, GIF,
@@ -77,10 +93,10 @@ public sealed class ImageLoader
 
     public static RgbImage Decode(string path)
     {
-        if (!File.Exists(path)) throw new ImageDecodeException($"{path}: no such image file.");
+        if (!File.Exists(path)) throw new ImageDecodeException($"{path}: no such image file.", null, ImageProblem.Missing);
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { throw new ImageDecodeException($"{path}: cannot be read ({ex.Message}).", ex); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { throw new ImageDecodeException($"{path}: cannot be read ({ex.Message}).", ex, ImageProblem.Unreadable); }
         return Decode(bytes, path);
     }
 
@@ -92,7 +108,7 @@ public sealed class ImageLoader
         using var codec = SKCodec.Create(data) ?? throw new ImageDecodeException($"{source}: not an image SkiaSharp can decode (expected JPEG, PNG, WebP, GIF, BMP or ICO).");
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0) throw new ImageDecodeException($"{source}: the image has size {info.Width}x{info.Height}.");
-        if ((long)info.Width * info.Height > 100_000_000) throw new ImageDecodeException($"{source}: {info.Width}x{info.Height} pixels is more than the 100 megapixels this loader accepts.");
+        if ((long)info.Width * info.Height > 100_000_000) throw new ImageDecodeException($"{source}: {info.Width}x{info.Height} pixels is more than the 100 megapixels this loader accepts.", null, ImageProblem.TooLarge);
         // Unpremultiplied RGBA: the stored colour of a transparent pixel is kept, as Pillow keeps it.
         var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[target.BytesSize];

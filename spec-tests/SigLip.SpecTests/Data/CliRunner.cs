@@ -1,4 +1,5 @@
 using System.Reflection;
+using Spectre.Console;
 
 namespace SigLip.SpecTests.Data;
 
@@ -12,10 +13,15 @@ internal static class CliRunner
         var entry = typeof(SigLip.Cli.Cli).Assembly.EntryPoint ?? throw new InvalidOperationException("siglip has no entry point");
         lock (ConsoleLock)
         {
-            var (oldOut, oldErr) = (Console.Out, Console.Error);
+            var (oldOut, oldErr, oldAnsi) = (Console.Out, Console.Error, AnsiConsole.Console);
             var (sout, serr) = (new StringWriter(), new StringWriter());
             Console.SetOut(sout);
             Console.SetError(serr);
+            // Spectre's console keeps the writer it was first created with: point it at this run's standard output too.
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(sout), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+            });
             try
             {
                 var result = entry.Invoke(null, [args]);
@@ -30,6 +36,7 @@ internal static class CliRunner
             {
                 Console.SetOut(oldOut);
                 Console.SetError(oldErr);
+                AnsiConsole.Console = oldAnsi;
             }
         }
     }

@@ -44,6 +44,23 @@ internal static class TestImages
         return png.ToArray();
     }
 
+    /// <summary>A PNG whose header says width x height (RGB) but that holds almost no pixel data: enough for a decoder to read its size.</summary>
+    public static byte[] HeaderOnlyPng(int width, int height)
+    {
+        var png = new MemoryStream();
+        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; ihdr[9] = 2; // 8 bits, RGB
+        Chunk(png, "IHDR", ihdr);
+        var z = new MemoryStream();
+        using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) zs.Write(new byte[16]);
+        Chunk(png, "IDAT", z.ToArray()); // the first bytes of the first row only
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
     private static void Chunk(Stream s, string type, byte[] data)
     {
         var len = new byte[4];

@@ -44,11 +44,20 @@ internal static class EvalCommand
             AnsiConsole.MarkupLine($"Checkpoint [bold]{Markup.Escape(folder)}[/] on [bold]{Markup.Escape(started.Name)}[/] ({Markup.Escape(started.Device)}, {Markup.Escape(started.DType.Name())})");
 
             EvaluationReport result;
+            IImageTextSource? skipped = null;
             if (parse.GetValue(data) is { } dataFolder)
             {
-                var source = new ImageCaptionFolder(dataFolder, loaded.Config.Vision.ImageSize);
-                result = SourceEvaluation.Run(model, tokenizer, source, new SourceEvaluationSettings(Limit: parse.GetValue(limit), Seed: parse.GetValue(seed)));
-                if (source.Skipped > 0) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(source.SkipSummary())}[/]");
+                var source = new ImageCaptionFolder(dataFolder, loaded.Config.Vision.ImageSize, captionTokenizer: tokenizer);
+                skipped = source;
+                try
+                {
+                    result = SourceEvaluation.Run(model, tokenizer, source, new SourceEvaluationSettings(Limit: parse.GetValue(limit), Seed: parse.GetValue(seed)));
+                }
+                finally
+                {
+                    // Also when it fails: a folder with no usable line says why.
+                    FolderSkips.Print(source);
+                }
             }
             else
             {
@@ -59,12 +68,15 @@ internal static class EvalCommand
             Print(result);
             if (parse.GetValue(report) is { } path)
             {
-                result.WriteJson(path, [
+                var extra = new List<KeyValuePair<string, object?>>
+                {
                     new("checkpoint", folder),
                     new("backend", started.Name),
                     new("dtype", started.DType.Name()),
                     new("seconds", watch.Elapsed.TotalSeconds),
-                ]);
+                };
+                if (skipped is not null) extra.Add(new("skipped", FolderSkips.ToJson(skipped)));
+                result.WriteJson(path, extra);
                 AnsiConsole.MarkupLine($"Report written to [bold]{Markup.Escape(path)}[/]");
             }
             return 0;

@@ -189,9 +189,9 @@ internal static class TrainCommand
         int ranks = communicator?.Size ?? 1, globalBatch = o.BatchSize ?? BuiltInRecipe.Settings.BatchSize;
         if (o.Resume is null) ModelSize.CheckTrainingFits(shapeSource, (int)(((long)globalBatch + ranks - 1) / ranks), backend.DType == DType.Float64 ? 8 : 4, o.MaxMemory);
         var (trainData, tokenizer) = OpenData(o, shapeSource);
-        using var trainer = o.Resume is not null
+        using var trainer = ReportingSkips(trainData, () => o.Resume is not null
             ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator)
-            : StartFresh(backend, o, trainData, tokenizer, o.Out ?? DefaultRunFolder(communicator), communicator);
+            : StartFresh(backend, o, trainData, tokenizer, o.Out ?? DefaultRunFolder(communicator), communicator));
         string runFolder = trainer.OutputFolder!;
         var settings = trainer.Settings;
 
@@ -210,7 +210,7 @@ internal static class TrainCommand
         TrainingResult result;
         try
         {
-            result = RunWithProgress(trainer, cancellationToken);
+            result = ReportingSkips(trainData, () => RunWithProgress(trainer, cancellationToken));
         }
         catch (OperationCanceledException)
         {
@@ -233,6 +233,7 @@ internal static class TrainCommand
             ? BuiltInEvaluation.Run(trainer.Model, new BuiltInEvaluationSettings(ExamplesPerClass: BuiltInRecipe.TestImagesPerClass, Data: BuiltInRecipe.TestData().Options with { ImageSize = trainer.Config.Vision.ImageSize }))
             : SourceEvaluation.Run(trainer.Model, tokenizer, trainData, new SourceEvaluationSettings(Limit: 1000));
         PrintEvaluation(evaluation, o.Data is null);
+        FolderSkips.Print(trainData);
 
         string plotPath = Path.Combine(runFolder, "loss.png");
         LossCurvePlot.Save(plotPath, result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
@@ -262,6 +263,7 @@ internal static class TrainCommand
                 ["checkpoint"] = result.CheckpointPath,
                 ["loss_curve"] = plotPath,
             };
+            if (FolderSkips.ToJson(trainData) is { } skipped) json["skipped"] = skipped;
             var fields = JsonNode.Parse(evaluation.ToJson())!.AsObject();
             foreach (var (key, value) in fields.ToList())
             {
@@ -319,11 +321,26 @@ internal static class TrainCommand
             var options = BuiltInRecipe.TrainData().Options with { ImageSize = config.Vision.ImageSize };
             return (new ShapesDataset(options), BuiltInRecipe.Tokenizer());
         }
-        var folder = new ImageCaptionFolder(o.Data, config.Vision.ImageSize);
         var tokenizer = TokenizerChoice.Resolve(o.Tokenizer, null, config.Text.VocabSize);
         if (tokenizer.VocabSize > config.Text.VocabSize)
             throw new ArgumentException($"The tokenizer has {tokenizer.VocabSize} ids but the model's text vocabulary is {config.Text.VocabSize}; resume with the tokenizer the run started with.");
+        // Captions are checked with the run's tokenizer as they are read: one it cannot take is a skipped line, not a failed step.
+        var folder = new ImageCaptionFolder(o.Data, config.Vision.ImageSize, captionTokenizer: tokenizer);
         return (folder, tokenizer);
+    }
+
+    /// <summary>Runs <paramref name="run"/>; when it fails, first prints what the folder skipped (a run whose data has no usable line says why).</summary>
+    private static T ReportingSkips<T>(IImageTextSource data, Func<T> run)
+    {
+        try
+        {
+            return run();
+        }
+        catch
+        {
+            FolderSkips.Print(data);
+            throw;
+        }
     }
 
     private static void PrintEvaluation(EvaluationReport report, bool builtIn)

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace SigLip.Reference.Evaluation;
 
@@ -34,7 +35,7 @@ public sealed record EvaluationReport(
         foreach (var r in Retrieval.TextToImage) Number(writer, $"text_to_image_recall_at_{r.K}", r.Recall);
     }
 
-    /// <summary>The report as an indented JSON object; <paramref name="extra"/> fields (numbers, strings, booleans) come first.</summary>
+    /// <summary>The report as an indented JSON object; <paramref name="extra"/> fields (numbers, strings, booleans, JSON nodes) come first.</summary>
     public string ToJson(IEnumerable<KeyValuePair<string, object?>>? extra = null)
     {
         using var stream = new MemoryStream();
@@ -52,7 +53,8 @@ public sealed record EvaluationReport(
                     case long l: writer.WriteNumber(key, l); break;
                     case double d: Number(writer, key, d); break;
                     case float f: Number(writer, key, f); break;
-                    default: throw new ArgumentException($"Report field '{key}' has a value of type {value.GetType().Name}; use a number, string or boolean.");
+                    case JsonNode node: writer.WritePropertyName(key); node.WriteTo(writer); break;
+                    default: throw new ArgumentException($"Report field '{key}' has a value of type {value.GetType().Name}; use a number, string, boolean or JsonNode.");
                 }
             }
             WriteJsonFields(writer);
