@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using SigLip.SpecTests.Data;
+using SigLip.SpecTests.Distributed;
+using SigLip.SpecTests.Support;
+using Xunit.Abstractions;
+
+namespace SigLip.SpecTests.Robustness;
+
+/// <summary>
+/// Issue 15: no write lands outside the folder the user named, and nothing changes when a command fails.
+/// Each test lays out a scratch tree, runs `siglip` in its own process (its current folder is work/, its
+/// TMPDIR is tmp/, so a stray file in either is seen; changing the current folder in-process would move
+/// every other test's), and compares snapshots of the whole tree (paths, kinds, sizes, times, SHA-256):
+/// <code>
+/// work/          the current folder: a stand-in working tree
+/// outer/         the output folder's parent: must never change
+/// outer/out/     the output folder the command is given (holds keep.txt, which must stay intact)
+/// inputs/        data, checkpoints, golden cases the command reads
+/// tmp/           the command's TMPDIR: nothing may outlive the command there
+/// </code>
+/// </summary>
+public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TempFolder _root = new();
+    private string Work => Path.Combine(_root.Path, "work");
+    private string Out => Path.Combine(_root.Path, "outer", "out");
+    private string Inputs => Path.Combine(_root.Path, "inputs");
+    private string Tmp => Path.Combine(_root.Path, "tmp");
+    private const string OutRelative = "outer/out";
+
+    public void Dispose() => _root.Dispose();
+
+    private void Layout()
+    {
+        foreach (var d in new[] { Work, Path.Combine(Work, "src"), Out, Inputs, Tmp }) Directory.CreateDirectory(d);
+        File.WriteAllText(Path.Combine(Work, "README.md"), "a working tree\n");
+        File.WriteAllBytes(Path.Combine(Work, "src", "data.bin"), [1, 2, 3, 4]);
+        File.WriteAllText(Path.Combine(_root.Path, "outer", "sibling.txt"), "beside the output folder\n");
+        File.WriteAllText(Path.Combine(Out, "keep.txt"), "written before the command\n");
+    }
+
+    /// <summary>Runs the CLI in its own process, in work/, with TMPDIR = tmp/.</summary>
+    private (int ExitCode, string Output) Siglip(params string[] args)
+    {
+        var start = new ProcessStartInfo(MpiJob.DotnetPath()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Work };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "siglip.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["TMPDIR"] = Tmp;
+        start.Environment.Remove("SIGLIP_DEBUG");
+        // The runtime's own diagnostics socket (dotnet-diagnostic-PID-socket in TMPDIR, removed at exit) is not a write of siglip's.
+        start.Environment["DOTNET_EnableDiagnostics"] = "0";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"siglip {string.Join(' ', args)} did not finish in 3 minutes");
+        }
+        string text = stdout.Result + stderr.Result;
+        output.WriteLine($"$ siglip {string.Join(' ', args)}\n{text}(exit {process.ExitCode})");
+        return (process.ExitCode, text);
+    }
+
+    /// <summary>Runs a command that must fail; nothing anywhere in the tree may change (it failed before producing anything).</summary>
+    private string AssertFailsChangingNothing(params string[] args)
+    {
+        var before = FolderSnapshot.Take(_root.Path);
+        var (code, text) = Siglip(args);
+        var changes = FolderSnapshot.Take(_root.Path).ChangesSince(before);
+        Assert.True(code != 0, $"expected the command to fail, it exited 0:\n{text}");
+        Assert.True(changes.Count == 0, "a failed command changed the tree:\n" + string.Join("\n", changes));
+        return text;
+    }
+
+    /// <summary>A checkpoint trained for one step on the built-in data (a successful command, before any snapshot).</summary>
+    private string TrainedCheckpoint()
+    {
+        string run = Path.Combine(Inputs, "run");
+        var (code, text) = Siglip("train", "--steps", "1", "--batch-size", "8", "--skip-golden-check", "--out", run);
+        Assert.True(code == 0, text);
+        return Path.Combine(run, "step-000001");
+    }
+
+    private static void Mkfifo(string path)
+    {
+        using var p = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        foreach (var d in Directory.GetDirectories(from)) CopyFolder(d, Path.Combine(to, Path.GetFileName(d)));
+    }
+
+    [Fact]
+    public void Train_on_a_folder_without_a_usable_line()
+    {
+        Layout();
+        using var data = new TestFolder(goodImages: 0, extraLines: ["{not json", "{\"image\": \"img/nope.png\", \"caption\": \"missing\"}"]);
+        string text = AssertFailsChangingNothing("train", "--data", data.Root, "--steps", "2", "--batch-size", "2", "--skip-golden-check",
+            "--out", Path.Combine(Out, "run"), "--report", Path.Combine(Out, "report.json"));
+        Assert.Contains("no usable examples", text);
+    }
+
+    [Fact]
+    public void Train_that_diverges_mid_run()
+    {
+        Layout();
+        string text = AssertFailsChangingNothing("train", "--lr", "1e12", "--steps", "3", "--batch-size", "8", "--skip-golden-check",
+            "--out", Path.Combine(Out, "run"), "--report", Path.Combine(Out, "report.json"));
+        Assert.Contains("not finite", text);
+    }
+
+    [Fact]
+    public void Embed_and_eval_with_a_damaged_checkpoint()
+    {
+        Layout();
+        string checkpoint = TrainedCheckpoint();
+        string weights = Path.Combine(checkpoint, "model.safetensors");
+        File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..1000]); // truncated
+        AssertFailsChangingNothing("embed", "--checkpoint", checkpoint, "--texts", "a red circle", "--out", Path.Combine(Out, "texts.safetensors"));
+        AssertFailsChangingNothing("eval", "--checkpoint", checkpoint, "--report", Path.Combine(Out, "eval.json"));
+    }
+
+    [Fact]
+    public void Golden_verify_on_a_damaged_case_writes_only_its_report()
+    {
+        Layout();
+        string golden = Path.Combine(Inputs, "golden");
+        CopyFolder(RepoPaths.Golden, golden);
+        string expected = Path.Combine(golden, "loss-n2-d3", "expected.safetensors");
+        var bytes = File.ReadAllBytes(expected);
+        bytes[^1] ^= 0xFF; // one byte of a tensor: the checksum no longer matches
+        File.WriteAllBytes(expected, bytes);
+        var before = FolderSnapshot.Take(_root.Path);
+        var (code, text) = Siglip("golden", "verify", "--cases", golden, "--case", "loss-n2-d3", "--report", Path.Combine(Out, "verify.json"));
+        var after = FolderSnapshot.Take(_root.Path);
+        Assert.NotEqual(0, code);
+        Assert.Contains("CORRUPTED", text);
+        var outside = after.ChangesOutside(before, OutRelative);
+        Assert.True(outside.Count == 0, "changed outside the output folder:\n" + string.Join("\n", outside));
+        Assert.Equal(["added outer/out/verify.json"], after.ChangesSince(before).Where(c => !c.StartsWith("changed outer/out:", StringComparison.Ordinal)).Select(c => c.Split(" (")[0]));
+    }
+
+    [Fact]
+    public void The_snapshot_sees_every_kind_of_change()
+    {
+        Layout();
+        string file = Path.Combine(Work, "README.md");
+        var before = FolderSnapshot.Take(_root.Path);
+        Assert.Empty(FolderSnapshot.Take(_root.Path).ChangesSince(before));
+
+        File.SetLastWriteTimeUtc(file, File.GetLastWriteTimeUtc(file).AddSeconds(1)); // same bytes, touched
+        Assert.Contains(FolderSnapshot.Take(_root.Path).ChangesSince(before), c => c.StartsWith("changed work/README.md", StringComparison.Ordinal));
+
+        var touched = FolderSnapshot.Take(_root.Path);
+        var info = new FileInfo(file);
+        var time = info.LastWriteTimeUtc;
+        File.WriteAllText(file, "A working tree\n");   // same size, other bytes, same time
+        File.SetLastWriteTimeUtc(file, time);
+        Assert.Contains(FolderSnapshot.Take(_root.Path).ChangesSince(touched), c => c.StartsWith("changed work/README.md", StringComparison.Ordinal) && c.Contains("sha256"));
+
+        var edited = FolderSnapshot.Take(_root.Path);
+        Mkfifo(Path.Combine(Tmp, "pipe"));
+        File.Delete(Path.Combine(Work, "src", "data.bin"));
+        var changes = FolderSnapshot.Take(_root.Path).ChangesSince(edited);
+        Assert.Contains(changes, c => c.StartsWith("added tmp/pipe (a FIFO", StringComparison.Ordinal));
+        Assert.Contains("removed work/src/data.bin", changes);
+        var outsideTmp = FolderSnapshot.Take(_root.Path).ChangesOutside(edited, "tmp");
+        Assert.Contains("removed work/src/data.bin", outsideTmp);
+        Assert.DoesNotContain(outsideTmp, c => c.Contains(" tmp", StringComparison.Ordinal));
+    }
+}
