@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SigLip.Reference.Evaluation;
 using SigLip.Reference.IO;
 using SigLip.SpecTests.Support;
 
@@ -96,6 +97,31 @@ public sealed class AtomicFileTargetTests : IDisposable
         Assert.Contains($"Refusing to write {fifo}: it is a FIFO", err);
         Assert.Equal(FileKind.Fifo, FileKinds.Of(fifo));
         Assert.False(Directory.Exists(run)); // refused before any work: no run folder
+    }
+
+    private static EvaluationReport SomeReport() =>
+        new("some data", null, null, new RetrievalResult(2, 2, [new RecallAtK(1, 0.5)], [new RecallAtK(1, 1.0)]));
+
+    [SkippableFact]
+    public void An_evaluation_report_follows_the_same_rules()
+    {
+        // EvaluationReport.WriteJson (eval --report) had its own temporary-and-rename, which replaced a FIFO
+        // with a JSON file and replaced a symbolic link instead of writing its target.
+        Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo and statx are Linux here");
+        var fifo = _temp.File("report.json");
+        MakeFifo(fifo);
+        var ex = Assert.Throws<PathRefusedException>(() => SomeReport().WriteJson(fifo));
+        Assert.Contains("FIFO", ex.Message);
+        Assert.Equal(FileKind.Fifo, FileKinds.Of(fifo));
+
+        var target = _temp.File("real.json");
+        File.WriteAllText(target, "old");
+        var link = _temp.File("link.json");
+        File.CreateSymbolicLink(link, target);
+        SomeReport().WriteJson(link);
+        Assert.Contains("image_to_text_recall_at_1", File.ReadAllText(target));
+        Assert.Equal(target, new FileInfo(link).LinkTarget);
+        Assert.Equal(3, Directory.GetFileSystemEntries(_temp.Path).Length); // no temporary left behind
     }
 
     [Fact]

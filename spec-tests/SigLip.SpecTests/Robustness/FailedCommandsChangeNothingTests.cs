@@ -147,6 +147,17 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
     }
 
     [Fact]
+    public void Eval_refuses_a_report_path_that_is_a_fifo_and_leaves_it()
+    {
+        Layout();
+        string checkpoint = TrainedCheckpoint();
+        string fifo = Path.Combine(Out, "report.json");
+        Mkfifo(fifo);
+        string text = AssertFailsChangingNothing("eval", "--checkpoint", checkpoint, "--report", fifo);
+        Assert.Contains("FIFO", text);
+    }
+
+    [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {
         Layout();

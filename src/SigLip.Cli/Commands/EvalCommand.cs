@@ -36,6 +36,7 @@ internal static class EvalCommand
         command.SetAction(parse =>
         {
             var watch = Stopwatch.StartNew();
+            if (parse.GetValue(report) is { } reportPath) AtomicFile.CheckWritable(reportPath); // refused before the evaluation, not after
             string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
             var loaded = HfCheckpoint.Load(folder);
             var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);

@@ -63,23 +63,14 @@ public sealed record EvaluationReport(
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
     }
 
-    /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/> atomically (temporary file in the same folder, then renamed over it).</summary>
+    /// <summary>
+    /// Writes <see cref="ToJson"/> to <paramref name="path"/> with <see cref="IO.AtomicFile"/>: atomically, replacing
+    /// only a regular file or nothing (a FIFO, device or directory is refused), a symbolic link's target written.
+    /// </summary>
     public void WriteJson(string path, IEnumerable<KeyValuePair<string, object?>>? extra = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full) ?? ".";
-        Directory.CreateDirectory(folder);
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temporary, ToJson(extra), new UTF8Encoding(false));
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        IO.AtomicFile.WriteAllText(path, ToJson(extra));
     }
 
     private static void WriteZeroShot(Utf8JsonWriter writer, string prefix, ZeroShotResult z)
