@@ -158,6 +158,16 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
     }
 
     [Fact]
+    public void Explain_with_a_json_path_that_is_a_fifo_writes_no_plot()
+    {
+        Layout();
+        string fifo = Path.Combine(Out, "explain.json");
+        Mkfifo(fifo);
+        string text = AssertFailsChangingNothing("explain", "--out", Path.Combine(Out, "plots"), "--json", fifo);
+        Assert.Contains("FIFO", text);
+    }
+
+    [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {
         Layout();

@@ -110,6 +110,9 @@ internal static class ExplainCommand
         const string outAdvice = "give a folder you can write to for the PNG heatmaps (it is created if missing)";
         const string jsonAdvice = "give the path of a JSON file in a folder you can write to (the folder is created if missing)";
         var created = new List<string>();   // outermost first
+        // A target that is a FIFO, device or folder is refused now, not after the plots are written.
+        if (jsonPath is not null) AtomicFile.CheckWritable(jsonPath);
+        foreach (var file in PlotFiles) AtomicFile.CheckWritable(Path.Combine(folder, file));
         try
         {
             // Both checked before either is created, so a bad --json cannot leave an --out folder behind.
