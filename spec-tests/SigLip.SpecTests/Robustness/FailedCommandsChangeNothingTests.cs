@@ -168,6 +168,16 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
     }
 
     [Fact]
+    public void Experiment_whose_output_file_is_a_folder_fails_before_it_runs()
+    {
+        Layout();
+        string folder = Path.Combine(Out, "experiment");
+        Directory.CreateDirectory(Path.Combine(folder, "batch-size.csv")); // where the CSV would go
+        string text = AssertFailsChangingNothing("experiment", "batch-size", "--batch-sizes", "2", "--seeds", "1", "--pairs", "4",
+            "--eval-images-per-class", "1", "--parallel", "1", "--out", folder);
+        Assert.Contains("batch-size.csv", text);
+    }
+    [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {
         Layout();

@@ -22,6 +22,9 @@ internal static class ExperimentCommand
         return command;
     }
 
+    /// <summary>What `experiment batch-size` writes into --out.</summary>
+    private static readonly string[] OutputFiles = ["batch-size.md", "batch-size.csv", "batch-size.png"];
+
     private static Command BatchSize()
     {
         var batchSizes = new Option<int[]>("--batch-sizes") { Description = "Batch sizes to compare.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [.. BatchSizeExperimentSettings.DefaultBatchSizes] };
@@ -51,6 +54,9 @@ internal static class ExperimentCommand
                 Parallel: parse.GetValue(parallel));
             settings.Validate();
             string folder = parse.GetValue(output)!;
+            // Every output path is checked before the runs (minutes of work), so a bad one fails now and leaves nothing half-written.
+            if (File.Exists(folder)) throw new ArgumentException($"--out {folder} is a file, not a folder: give a folder for batch-size.md, batch-size.csv and batch-size.png.");
+            foreach (var file in OutputFiles) AtomicFile.CheckWritable(Path.Combine(folder, file));
             int total = settings.Seeds * settings.BatchSizeList.Count * 2;
             AnsiConsole.MarkupLine($"Batch-size experiment: {total} runs (batch sizes {string.Join(", ", settings.BatchSizeList)}; sigmoid and softmax; {settings.Seeds} seed(s)), {settings.PairsPerRun} pairs each, on [bold]{Markup.Escape(backendOptions.BackendName(parse))}[/].");
 
