@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SigLip.Reference.IO;
 using SigLip.SpecTests.Data;
 using SigLip.SpecTests.Distributed;
 using SigLip.SpecTests.Support;
@@ -177,6 +178,54 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
             "--eval-images-per-class", "1", "--parallel", "1", "--out", folder);
         Assert.Contains("batch-size.csv", text);
     }
+    [Fact]
+    public void Golden_generate_with_an_incomplete_fixture_leaves_the_old_cases()
+    {
+        Layout();
+        string golden = Path.Combine(Out, "golden");
+        CopyFolder(RepoPaths.Golden, golden);
+        string fixture = Path.Combine(Inputs, "fixture");
+        Directory.CreateDirectory(fixture);
+        File.WriteAllText(Path.Combine(fixture, "config.json"), "{}"); // no model.safetensors, no expected.safetensors
+        string text = AssertFailsChangingNothing("golden", "generate", "--out", golden, "--hf-fixture", fixture);
+        Assert.Contains("model.safetensors", text);
+    }
+
+    [Fact]
+    public void Golden_generate_that_fails_on_its_last_case_leaves_the_old_cases()
+    {
+        Layout();
+        string golden = Path.Combine(Out, "golden");
+        CopyFolder(RepoPaths.Golden, golden);
+        string last = Path.Combine(golden, "b16-width-one-layer");
+        Directory.Delete(last, recursive: true);
+        File.WriteAllText(last, "a file where the last case's folder goes\n");
+        string text = AssertFailsChangingNothing("golden", "generate", "--out", golden);
+        Assert.Contains("b16-width-one-layer", text);
+    }
+
+    [SkippableFact]
+    public void Golden_generate_never_writes_through_a_case_folder_that_links_outside()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "symbolic links need privileges on Windows");
+        Layout();
+        string golden = Path.Combine(Out, "golden");
+        CopyFolder(RepoPaths.Golden, golden);
+        string elsewhere = Path.Combine(Inputs, "elsewhere");
+        CopyFolder(Path.Combine(golden, "model-tiny"), elsewhere);
+        File.WriteAllText(Path.Combine(elsewhere, "mine.txt"), "not the generator's\n");
+        Directory.Delete(Path.Combine(golden, "model-tiny"), recursive: true);
+        Directory.CreateSymbolicLink(Path.Combine(golden, "model-tiny"), elsewhere);
+        var before = FolderSnapshot.Take(_root.Path);
+        var (code, text) = Siglip("golden", "generate", "--out", golden);
+        Assert.True(code == 0, text);
+        var outside = FolderSnapshot.Take(_root.Path).ChangesOutside(before, OutRelative);
+        Assert.True(outside.Count == 0, "golden generate changed files outside its --out folder:\n" + string.Join("\n", outside));
+        Assert.Equal(FileKind.Directory, FileKinds.Of(Path.Combine(golden, "model-tiny"))); // the case is a real folder now
+        var (verify, verifyText) = Siglip("golden", "verify", "--cases", golden, "--case", "model-tiny", "--backend", "reference");
+        Assert.True(verify == 0, verifyText);
+    }
+
     [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {

@@ -66,34 +66,91 @@ public static class GoldenGenerator
     /// <paramref name="hfFixtureDir"/>, the HF fixture is copied to hf-siglip-tiny/ with a
     /// PROVENANCE.md; without it, a copy already present in <paramref name="outDir"/> is kept.
     /// </summary>
-    /// <remarks>Computed by the specification's loops (<see cref="Layers.ReferenceOps"/>), whose summation order
-    /// does not depend on the CPU, so the golden bytes do not either.</remarks>
+    /// <remarks>
+    /// Computed by the specification's loops (<see cref="Layers.ReferenceOps"/>), whose summation order
+    /// does not depend on the CPU, so the golden bytes do not either.
+    /// Every case is first written into a staging folder inside <paramref name="outDir"/>; only when all of
+    /// them are complete does each replace its old folder (a rename) and manifest.json follow. A failure
+    /// before that (a fixture file missing, a write refused) removes the staging folder and leaves
+    /// <paramref name="outDir"/> as it was (an out folder this call created is removed too).
+    /// </remarks>
     public static GoldenManifest Generate(string outDir, string? hfFixtureDir = null, Action<string>? log = null)
     {
+        outDir = Path.GetFullPath(outDir);
+        if (hfFixtureDir is not null) CheckFixture(hfFixtureDir); // the cheap check first: before a second of work
+        bool created = !Directory.Exists(outDir);
         Directory.CreateDirectory(outDir);
-        var manifestCases = new List<GoldenManifestCase>();
-        foreach (var c in LossCases)
+        var outDirTime = Directory.GetLastWriteTimeUtc(outDir);
+        string staging = Path.Combine(outDir, $".generate-{Guid.NewGuid():N}.tmp");
+        GoldenManifest manifest;
+        var staged = new List<string>();
+        try
         {
-            log?.Invoke(c.Name);
-            manifestCases.Add(WriteLossCase(outDir, c));
+            Directory.CreateDirectory(staging);
+            var manifestCases = new List<GoldenManifestCase>();
+            foreach (var c in LossCases)
+            {
+                log?.Invoke(c.Name);
+                manifestCases.Add(WriteLossCase(staging, c));
+                staged.Add(c.Name);
+            }
+            foreach (var c in ModelCases)
+            {
+                log?.Invoke(c.Name);
+                manifestCases.Add(WriteModelCase(staging, c));
+                staged.Add(c.Name);
+            }
+            var hf = CopyHfFixture(outDir, staging, hfFixtureDir, log);
+            if (hf is not null) manifestCases.Add(hf);
+            if (hfFixtureDir is not null) staged.Add(HfFixtureCase);
+            manifest = new GoldenManifest(
+                GoldenFormat.FormatVersion,
+                $"siglip golden generate (SigLip.Reference golden generator version {GoldenFormat.GeneratorVersion}); every case but hf-siglip-tiny computed by the reference in float64",
+                "Golden cases: the contract between the reference and every backend. Each folder is one case in the layout of ../shared/fixtures/hf-siglip-tiny " +
+                "(see docs/backend-authors.md). Run them with: siglip golden verify --backend NAME. Tolerances are chosen by the backend's working dtype; " +
+                "an element passes when |actual - expected| <= atol + rtol |expected| (atol times the tensor's largest |expected| where atol_relative_to_max_abs).",
+                GoldenTolerance.Defaults,
+                manifestCases);
+            // A case folder that is a file, or a manifest.json that is a FIFO, is refused now, before anything is replaced.
+            foreach (var name in staged)
+                if (File.Exists(Path.Combine(outDir, name))) throw new PathRefusedException($"Refusing to write the case {name} into {outDir}: {Path.Combine(outDir, name)} is a file, not a case folder; move it away.", Path.Combine(outDir, name));
+            AtomicFile.CheckWritable(Path.Combine(outDir, GoldenFormat.ManifestFile));
         }
-        foreach (var c in ModelCases)
+        catch
         {
-            log?.Invoke(c.Name);
-            manifestCases.Add(WriteModelCase(outDir, c));
+            TryDelete(staging);
+            if (created) TryDelete(outDir);
+            // Adding and removing the staging folder touched the folder's time: put it back, so a failed run changes nothing.
+            else try { Directory.SetLastWriteTimeUtc(outDir, outDirTime); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
         }
-        var hf = CopyHfFixture(outDir, hfFixtureDir, log);
-        if (hf is not null) manifestCases.Add(hf);
-        var manifest = new GoldenManifest(
-            GoldenFormat.FormatVersion,
-            $"siglip golden generate (SigLip.Reference golden generator version {GoldenFormat.GeneratorVersion}); every case but hf-siglip-tiny computed by the reference in float64",
-            "Golden cases: the contract between the reference and every backend. Each folder is one case in the layout of ../shared/fixtures/hf-siglip-tiny " +
-            "(see docs/backend-authors.md). Run them with: siglip golden verify --backend NAME. Tolerances are chosen by the backend's working dtype; " +
-            "an element passes when |actual - expected| <= atol + rtol |expected| (atol times the tensor's largest |expected| where atol_relative_to_max_abs).",
-            GoldenTolerance.Defaults,
-            manifestCases);
+        // Everything is computed and written: each case replaces its old folder, then the manifest names them.
+        foreach (var name in staged) Replace(Path.Combine(staging, name), Path.Combine(outDir, name));
+        TryDelete(staging);
         AtomicFile.WriteAllText(Path.Combine(outDir, GoldenFormat.ManifestFile), manifest.ToJson());
         return manifest;
+    }
+
+    /// <summary>Moves the finished case folder <paramref name="from"/> to <paramref name="to"/>, the old folder (or a link to one: only the link goes) moved aside and removed.</summary>
+    private static void Replace(string from, string to)
+    {
+        string? aside = null;
+        if (FileKinds.Of(to) == FileKind.SymbolicLink)
+            File.Delete(to); // the link, never what it points to: nothing outside the out folder is touched
+        else if (Directory.Exists(to))
+        {
+            aside = $"{to}.old-{Guid.NewGuid():N}.tmp";
+            Directory.Move(to, aside);
+        }
+        Directory.Move(from, to);
+        if (aside is not null) TryDelete(aside);
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try { if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     private static Dictionary<string, string> Metadata(string kind, string covers, ulong seed, LockedTowers locked, LossOptions loss) => new()
@@ -110,11 +167,10 @@ public static class GoldenGenerator
         ["dtype"] = "float64",
     };
 
-    private static string FreshFolder(string outDir, string name)
+    /// <summary>A new, empty case folder inside the staging folder.</summary>
+    private static string FreshFolder(string staging, string name)
     {
-        var dir = Path.Combine(outDir, name);
-        if (Directory.Exists(dir))
-            foreach (var f in Directory.GetFiles(dir)) File.Delete(f);
+        var dir = Path.Combine(staging, name);
         Directory.CreateDirectory(dir);
         return dir;
     }
@@ -207,19 +263,15 @@ public static class GoldenGenerator
         return Entry(dir, c.Name, "model", c.Covers);
     }
 
-    private static GoldenManifestCase? CopyHfFixture(string outDir, string? hfFixtureDir, Action<string>? log)
+    /// <summary>With a fixture folder: its copy in the staging folder; without: the copy already in <paramref name="outDir"/>, kept as it is.</summary>
+    private static GoldenManifestCase? CopyHfFixture(string outDir, string staging, string? hfFixtureDir, Action<string>? log)
     {
         const string covers = "outside referee: HF transformers 5.17.0 / PyTorch 2.11.0 float64 forward and backward of a tiny SiglipModel (copied unchanged from ../shared/fixtures/hf-siglip-tiny; see PROVENANCE.md)";
-        var dir = Path.Combine(outDir, HfFixtureCase);
-        string[] files = [HfCheckpoint.ConfigFileName, HfCheckpoint.WeightsFileName, GoldenFormat.ExpectedFile];
+        var dir = Path.Combine(hfFixtureDir is not null ? staging : outDir, HfFixtureCase);
+        string[] files = FixtureFiles;
         if (hfFixtureDir is not null)
         {
             log?.Invoke($"{HfFixtureCase} (copied from {hfFixtureDir})");
-            foreach (var f in files)
-            {
-                var src = Path.Combine(hfFixtureDir, f);
-                if (!File.Exists(src)) throw new FileNotFoundException($"{hfFixtureDir}: the HF fixture has no {f}.", src);
-            }
             Directory.CreateDirectory(dir);
             foreach (var f in files) AtomicFile.WriteAllBytes(Path.Combine(dir, f), File.ReadAllBytes(Path.Combine(hfFixtureDir, f)));
             AtomicFile.WriteAllText(Path.Combine(dir, "PROVENANCE.md"), Provenance(files.ToDictionary(f => f, f => GoldenManifest.Sha256(Path.Combine(dir, f)))));
@@ -230,6 +282,17 @@ public static class GoldenGenerator
             return null;
         }
         return Entry(dir, HfFixtureCase, "model", covers);
+    }
+
+    private static readonly string[] FixtureFiles = [HfCheckpoint.ConfigFileName, HfCheckpoint.WeightsFileName, GoldenFormat.ExpectedFile];
+
+    private static void CheckFixture(string hfFixtureDir)
+    {
+        foreach (var f in FixtureFiles)
+        {
+            var src = Path.Combine(hfFixtureDir, f);
+            if (!File.Exists(src)) throw new FileNotFoundException($"{hfFixtureDir}: the HF fixture has no {f}; give the folder holding {string.Join(", ", FixtureFiles)}.", src);
+        }
     }
 
     private static string Provenance(IReadOnlyDictionary<string, string> sha) =>
