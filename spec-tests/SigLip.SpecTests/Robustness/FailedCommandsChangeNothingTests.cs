@@ -227,6 +227,16 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
     }
 
     [Fact]
+    public void Train_whose_loss_curve_path_is_a_folder_fails_before_it_trains()
+    {
+        Layout();
+        string run = Path.Combine(Out, "run");
+        Directory.CreateDirectory(Path.Combine(run, "loss.png"));
+        string text = AssertFailsChangingNothing("train", "--steps", "1", "--batch-size", "8", "--skip-golden-check", "--out", run);
+        Assert.Contains("loss.png", text);
+    }
+
+    [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {
         Layout();

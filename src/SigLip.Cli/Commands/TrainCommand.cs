@@ -27,6 +27,9 @@ namespace SigLip.Cli.Commands;
 /// </summary>
 internal static class TrainCommand
 {
+    /// <summary>The loss curve's file in the run folder.</summary>
+    private const string LossCurveFile = "loss.png";
+
     public static Command Create()
     {
         var backendOptions = new BackendCliOptions();
@@ -193,6 +196,8 @@ internal static class TrainCommand
             ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator)
             : StartFresh(backend, o, trainData, tokenizer, o.Out ?? DefaultRunFolder(communicator), communicator));
         string runFolder = trainer.OutputFolder!;
+        // The loss curve is written after training: a path that cannot take it is refused now, before a checkpoint is saved.
+        if (root) AtomicFile.CheckWritable(Path.Combine(runFolder, LossCurveFile));
         var settings = trainer.Settings;
 
         AnsiConsole.MarkupLine($"Data: {Markup.Escape(trainData.Description)}");
@@ -235,7 +240,7 @@ internal static class TrainCommand
         PrintEvaluation(evaluation, o.Data is null);
         FolderSkips.Print(trainData);
 
-        string plotPath = Path.Combine(runFolder, "loss.png");
+        string plotPath = Path.Combine(runFolder, LossCurveFile);
         LossCurvePlot.Save(plotPath, result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
         AnsiConsole.MarkupLine($"Checkpoint: {Markup.Escape(result.CheckpointPath ?? "(none)")}");
         AnsiConsole.MarkupLine($"Loss curve: {Markup.Escape(plotPath)}");
