@@ -236,6 +236,20 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         Assert.Contains("loss.png", text);
     }
 
+    [SkippableFact]
+    public void Golden_generate_from_a_checkpoint_with_a_blocked_output_copies_nothing()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo and statx are Linux here");
+        string fixture = RepoPaths.Fixture("hf-siglip-tiny");
+        Skip.IfNot(Directory.Exists(fixture), $"the HF fixture is not at {fixture}");
+        Layout();
+        string caseDir = Path.Combine(Out, "case");
+        Directory.CreateDirectory(caseDir);
+        Mkfifo(Path.Combine(caseDir, "expected.safetensors"));
+        string text = AssertFailsChangingNothing("golden", "generate", "--checkpoint", fixture, "--inputs", Path.Combine(fixture, "expected.safetensors"), "--out", caseDir);
+        Assert.Contains("FIFO", text);
+    }
+
     [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {

@@ -91,6 +91,10 @@ public static class CheckpointCase
         var tensors = Intermediates.Collect(model, batch, gradients, s => progress?.Invoke($"{s} pass ..."));
         ops?.Done();
 
+        // Every file the case will hold is checked before the first is written: a target that is a FIFO, a device or a
+        // folder fails now, not after the weights were copied.
+        foreach (var f in WeightFiles(checkpointDir, outDir).Append(GoldenFormat.ExpectedFile).Append(Intermediates.ListFile))
+            AtomicFile.CheckWritable(Path.Combine(outDir, f));
         Directory.CreateDirectory(outDir);
         var entries = new List<SafeTensorEntry>
         {
@@ -118,17 +122,24 @@ public static class CheckpointCase
         return tensors;
     }
 
-    private static void CopyWeights(string from, string to)
+    /// <summary>The checkpoint files copied into the case (none when the case is written into the checkpoint's own folder).</summary>
+    private static List<string> WeightFiles(string from, string to)
     {
-        if (Path.GetFullPath(from) == Path.GetFullPath(to)) return;
-        var files = new List<string> { HfCheckpoint.ConfigFileName };
+        var files = new List<string>();
+        if (Path.GetFullPath(from) == Path.GetFullPath(to)) return files;
+        files.Add(HfCheckpoint.ConfigFileName);
         if (File.Exists(Path.Combine(from, HfCheckpoint.WeightsFileName))) files.Add(HfCheckpoint.WeightsFileName);
         else
         {
             files.Add(HfCheckpoint.ShardIndexFileName);
             files.AddRange(Directory.GetFiles(from, "*.safetensors").Select(Path.GetFileName).Where(f => f != GoldenFormat.ExpectedFile)!);
         }
-        foreach (var f in files)
+        return files;
+    }
+
+    private static void CopyWeights(string from, string to)
+    {
+        foreach (var f in WeightFiles(from, to))
             AtomicFile.Write(Path.Combine(to, f), s => { using var src = File.OpenRead(Path.Combine(from, f)); src.CopyTo(s); });
     }
 
