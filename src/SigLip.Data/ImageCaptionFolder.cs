@@ -17,7 +17,7 @@ public enum SkipCategory
     MissingField,
     /// <summary>"wrong-field-type": "image", "caption" or "class" is not a string.</summary>
     WrongFieldType,
-    /// <summary>"invalid-text": a string that is not valid Unicode (a lone surrogate escape such as \ud800).</summary>
+    /// <summary>"invalid-text": a line that is not valid UTF-8, or a string that is not valid Unicode (a lone surrogate escape such as \ud800).</summary>
     InvalidText,
     /// <summary>"tsv-columns": a TSV line without a TAB, or with more than three columns.</summary>
     TsvColumns,
@@ -256,9 +256,18 @@ public sealed class ImageCaptionFolder : IImageTextSource
         }
     }
 
+    /// <summary>
+    /// What the reader puts in place of bytes that are not UTF-8: U+FFFF, a noncharacter that no caption needs,
+    /// so that such a line is skipped and counted instead of being read with U+FFFD in it (the default).
+    /// </summary>
+    private const char InvalidUtf8Marker = '\uFFFF';
+
+    private static readonly System.Text.Encoding MarkedUtf8 = System.Text.Encoding.GetEncoding(
+        "utf-8", System.Text.EncoderFallback.ReplacementFallback, new System.Text.DecoderReplacementFallback(InvalidUtf8Marker.ToString()));
+
     private IEnumerable<Entry> ParseLines()
     {
-        using var reader = new StreamReader(CaptionsFile, detectEncodingFromByteOrderMarks: true);
+        using var reader = new StreamReader(CaptionsFile, MarkedUtf8, detectEncodingFromByteOrderMarks: true);
         int lineNumber = 0;
         string? line;
         while ((line = reader.ReadLine()) is not null)
@@ -266,6 +275,11 @@ public sealed class ImageCaptionFolder : IImageTextSource
             lineNumber++;
             lock (_lock) _linesRead = Math.Max(_linesRead, lineNumber);
             if (string.IsNullOrWhiteSpace(line)) continue;
+            if (line.Contains(InvalidUtf8Marker))
+            {
+                Skip(lineNumber, SkipCategory.InvalidText, "the line is not valid UTF-8 (or holds the noncharacter U+FFFF); save the captions file as UTF-8");
+                continue;
+            }
             if (IsTsv && lineNumber == 1 && line.Trim().StartsWith("image\tcaption", StringComparison.OrdinalIgnoreCase)) continue;
             var (entry, problem) = IsTsv ? ParseTsv(line, lineNumber) : ParseJson(line, lineNumber);
             if (entry is not null && _captionTokenizer is not null) problem = CheckCaption(entry.Caption);

@@ -98,6 +98,30 @@ public sealed class SkipCountTests(ITestOutputHelper output)
         Assert.Equal(1, data.Tally.CountOf(SkipCategory.InvalidText));
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void A_line_that_is_not_valid_utf8_is_counted_as_invalid_text(bool tsv, bool byteOrderMark)
+    {
+        using var folder = new TestFolder(goodImages: 2, tsv: tsv);
+        string captions = Path.Combine(folder.Root, tsv ? "captions.tsv" : "captions.jsonl");
+        if (byteOrderMark) File.WriteAllBytes(captions, [0xEF, 0xBB, 0xBF, .. File.ReadAllBytes(captions)]);
+        // A caption holding the bytes FF FE (never valid UTF-8) and a caption holding an encoded surrogate (ED A0 80).
+        byte[] Line(string before, byte[] bad, string after) => [.. System.Text.Encoding.UTF8.GetBytes(before), .. bad, .. System.Text.Encoding.UTF8.GetBytes(after + "\n")];
+        string prefix = tsv ? "img/00_red.jpg\tbad " : "{\"image\": \"img/00_red.jpg\", \"caption\": \"bad ";
+        string suffix = tsv ? " bytes" : " bytes\"}";
+        File.AppendAllBytes(captions, [.. Line(prefix, [0xFF, 0xFE], suffix), .. Line(prefix, [0xED, 0xA0, 0x80], suffix)]);
+        var data = new ImageCaptionFolder(folder.Root, imageSize: 8, shuffleBuffer: 1);
+        var examples = data.Examples(0).ToList();
+        output.WriteLine(data.SkipSummary());
+        Assert.Equal(2, examples.Count);
+        Assert.DoesNotContain(examples, e => e.Caption.Contains('\uFFFD'));
+        var invalid = Assert.Single(data.Tally.ByReason, c => c.Category == SkipCategory.InvalidText);
+        Assert.Equal(2, invalid.Count);
+        Assert.Contains("UTF-8", invalid.FirstExample.Reason);
+    }
+
     [Fact]
     public void Tsv_lines_with_the_wrong_columns_are_counted_as_such()
     {
