@@ -109,6 +109,27 @@ public sealed class MpiTrainingTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void Skipped_lines_of_a_data_folder_are_reported_once_by_rank_0_not_once_per_rank()
+    {
+        MpiJob.RequireMpirun();
+        using var data = new SigLip.SpecTests.Data.TestFolder(goodImages: 8, extraLines: ["{not json", "[1]", "{\"image\": \"/etc/passwd\", \"caption\": \"x\"}"]);
+        using var folder = new TempFolder();
+        string aloneReport = Path.Combine(folder.Path, "alone.json"), ranksReport = Path.Combine(folder.Path, "ranks.json");
+        string[] DataArgs(string run, string report) => TrainArgs("reference", Path.Combine(folder.Path, run), steps: 2, more: ["--data", data.Root, "--report", report]);
+        var alone = RunAlone([.. DataArgs("alone", aloneReport), "--distributed", "none"]);
+        Assert.True(alone.ExitCode == 0, alone.Output);
+        var run = RunRanks(MpiJob.Ranks(2), DataArgs("ranks", ranksReport));
+        Assert.True(run.ExitCode == 0, run.Output);
+
+        // corrupt.jpg, missing.png and the three bad lines: 5, in one process and under two ranks alike.
+        var expected = JsonNode.Parse(File.ReadAllText(aloneReport))!["skipped"]!;
+        var actual = JsonNode.Parse(File.ReadAllText(ranksReport))!["skipped"]!;
+        Assert.Equal(5, (long)expected["total"]!);
+        Assert.Equal(expected.ToJsonString(), actual.ToJsonString());
+        Assert.Single(run.Output.Split('\n'), line => line.Contains("5 line(s) or image(s) skipped", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
     public void Torch_cpu_float32_under_two_ranks_trains_as_one_process_within_float32_tolerance()
     {
         MpiJob.RequireMpirun();
