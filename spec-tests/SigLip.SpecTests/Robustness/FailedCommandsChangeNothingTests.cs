@@ -250,6 +250,29 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         Assert.Contains("FIFO", text);
     }
 
+    [SkippableFact]
+    public void Pruning_old_checkpoints_never_deletes_through_a_link_in_the_run_folder()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "symbolic links need privileges on Windows");
+        Layout();
+        // A complete checkpoint elsewhere, linked into the run folder as its oldest step and as a stale temporary.
+        string elsewhere = Path.Combine(Inputs, "run");
+        string step = TrainedCheckpoint();
+        string run = Path.Combine(Out, "run");
+        Directory.CreateDirectory(run);
+        Directory.CreateSymbolicLink(Path.Combine(run, "step-000000"), step);
+        Directory.CreateSymbolicLink(Path.Combine(run, ".step-000000.tmp-0"), step);
+        var before = FolderSnapshot.Take(_root.Path);
+        var (code, text) = Siglip("train", "--steps", "3", "--batch-size", "8", "--checkpoint-every", "1", "--skip-golden-check", "--out", run);
+        Assert.True(code == 0, text);
+        var outside = FolderSnapshot.Take(_root.Path).ChangesOutside(before, OutRelative);
+        Assert.True(outside.Count == 0, "train changed files outside its run folder:\n" + string.Join("\n", outside));
+        Assert.True(Directory.Exists(elsewhere));
+        // Both links were deleted (pruned, and removed as a stale temporary): the deletions ran, and took only the links.
+        Assert.Equal(FileKind.Missing, FileKinds.Of(Path.Combine(run, "step-000000")));
+        Assert.Equal(FileKind.Missing, FileKinds.Of(Path.Combine(run, ".step-000000.tmp-0")));
+    }
+
     [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {
