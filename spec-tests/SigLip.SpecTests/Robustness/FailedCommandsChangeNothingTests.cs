@@ -273,6 +273,35 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         Assert.Equal(FileKind.Missing, FileKinds.Of(Path.Combine(run, ".step-000000.tmp-0")));
     }
 
+    [SkippableFact]
+    public void Train_never_writes_latest_through_a_link_that_leads_out_of_the_run_folder()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "symbolic links need privileges on Windows");
+        Layout();
+        string victim = Path.Combine(Inputs, "victim.txt");
+        File.WriteAllText(victim, "not the trainer's\n");
+        string run = Path.Combine(Out, "run");
+        Directory.CreateDirectory(run);
+        File.CreateSymbolicLink(Path.Combine(run, "latest"), victim);
+        string text = AssertFailsChangingNothing("train", "--steps", "1", "--batch-size", "8", "--skip-golden-check", "--out", run);
+        Assert.Contains("latest", text);
+        Assert.Contains("leaves the folder", text);
+    }
+
+    [SkippableFact]
+    public void Explain_never_writes_a_plot_through_a_link_that_leads_out_of_its_folder()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "symbolic links need privileges on Windows");
+        Layout();
+        string victim = Path.Combine(Inputs, "victim.png");
+        File.WriteAllText(victim, "not a plot\n");
+        string plots = Path.Combine(Out, "plots");
+        Directory.CreateDirectory(plots);
+        File.CreateSymbolicLink(Path.Combine(plots, "sigmoid-logits.png"), victim);
+        string text = AssertFailsChangingNothing("explain", "--out", plots);
+        Assert.Contains("leaves the folder", text);
+    }
+
     [Fact]
     public void The_snapshot_sees_every_kind_of_change()
     {

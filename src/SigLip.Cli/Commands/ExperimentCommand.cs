@@ -56,7 +56,7 @@ internal static class ExperimentCommand
             string folder = parse.GetValue(output)!;
             // Every output path is checked before the runs (minutes of work), so a bad one fails now and leaves nothing half-written.
             if (File.Exists(folder)) throw new ArgumentException($"--out {folder} is a file, not a folder: give a folder for batch-size.md, batch-size.csv and batch-size.png.");
-            foreach (var file in OutputFiles) AtomicFile.CheckWritable(Path.Combine(folder, file));
+            foreach (var file in OutputFiles) AtomicFile.CheckWritable(ContainedPath.ForWriting(folder, file));
             int total = settings.Seeds * settings.BatchSizeList.Count * 2;
             AnsiConsole.MarkupLine($"Batch-size experiment: {total} runs (batch sizes {string.Join(", ", settings.BatchSizeList)}; sigmoid and softmax; {settings.Seeds} seed(s)), {settings.PairsPerRun} pairs each, on [bold]{Markup.Escape(backendOptions.BackendName(parse))}[/].");
 
@@ -77,9 +77,9 @@ internal static class ExperimentCommand
 
             Directory.CreateDirectory(folder);
             string markdown = result.ToMarkdown();
-            AtomicFile.WriteAllText(Path.Combine(folder, "batch-size.md"), markdown);
-            AtomicFile.WriteAllText(Path.Combine(folder, "batch-size.csv"), result.ToCsv());
-            SavePlot(Path.Combine(folder, "batch-size.png"), result);
+            AtomicFile.WriteAllText(ContainedPath.ForWriting(folder, "batch-size.md"), markdown);
+            AtomicFile.WriteAllText(ContainedPath.ForWriting(folder, "batch-size.csv"), result.ToCsv());
+            SavePlot(ContainedPath.ForWriting(folder, "batch-size.png"), result);
             Console.Out.WriteLine();
             Console.Out.WriteLine(markdown); // plain: a markdown table must not be wrapped to the terminal width
             AnsiConsole.MarkupLine($"Wrote [bold]{Markup.Escape(Path.Combine(folder, "batch-size.md"))}[/], batch-size.csv and batch-size.png.");

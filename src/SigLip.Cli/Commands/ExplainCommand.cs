@@ -68,7 +68,7 @@ internal static class ExplainCommand
             foreach (var (file, matrix, title, range) in Plots(example))
             {
                 string path = Path.Combine(folder, file);
-                MatrixHeatmapPlot.Save(path, matrix, title, range);
+                MatrixHeatmapPlot.Save(ContainedPath.ForWriting(folder, file), matrix, title, range);
                 written.Add(path);
             }
             if (jsonPath is not null)
@@ -112,7 +112,7 @@ internal static class ExplainCommand
         var created = new List<string>();   // outermost first
         // A target that is a FIFO, device or folder is refused now, not after the plots are written.
         if (jsonPath is not null) AtomicFile.CheckWritable(jsonPath);
-        foreach (var file in PlotFiles) AtomicFile.CheckWritable(Path.Combine(folder, file));
+        foreach (var file in PlotFiles) AtomicFile.CheckWritable(ContainedPath.ForWriting(folder, file));
         try
         {
             // Both checked before either is created, so a bad --json cannot leave an --out folder behind.

@@ -196,8 +196,14 @@ internal static class TrainCommand
             ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator)
             : StartFresh(backend, o, trainData, tokenizer, o.Out ?? DefaultRunFolder(communicator), communicator));
         string runFolder = trainer.OutputFolder!;
-        // The loss curve is written after training: a path that cannot take it is refused now, before a checkpoint is saved.
-        if (root) AtomicFile.CheckWritable(Path.Combine(runFolder, LossCurveFile));
+        // The loss curve is written after training and `latest` after the first save: a path that cannot take them (a folder,
+        // a FIFO, a link out of the run folder) is refused now, before a checkpoint is saved.
+        string plotPath = Path.Combine(runFolder, LossCurveFile);
+        if (root)
+        {
+            AtomicFile.CheckWritable(ContainedPath.ForWriting(runFolder, LossCurveFile));
+            AtomicFile.CheckWritable(ContainedPath.ForWriting(runFolder, TrainingCheckpoint.LatestFile));
+        }
         var settings = trainer.Settings;
 
         AnsiConsole.MarkupLine($"Data: {Markup.Escape(trainData.Description)}");
@@ -240,8 +246,7 @@ internal static class TrainCommand
         PrintEvaluation(evaluation, o.Data is null);
         FolderSkips.Print(trainData);
 
-        string plotPath = Path.Combine(runFolder, LossCurveFile);
-        LossCurvePlot.Save(plotPath, result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
+        LossCurvePlot.Save(ContainedPath.ForWriting(runFolder, LossCurveFile), result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
         AnsiConsole.MarkupLine($"Checkpoint: {Markup.Escape(result.CheckpointPath ?? "(none)")}");
         AnsiConsole.MarkupLine($"Loss curve: {Markup.Escape(plotPath)}");
 

@@ -27,6 +27,21 @@ public static class ContainedPath
             ? full!
             : throw new PathRefusedException($"Refusing path '{relative}' read from {readFrom}: {reason}.", relative);
 
+    /// <summary>
+    /// Where to write <paramref name="name"/>, a file this program names itself (a run folder's <c>latest</c> or
+    /// <c>loss.png</c>, a plot, a golden case's manifest), inside the output folder <paramref name="folder"/> the user
+    /// named: the real path, symbolic links resolved. A link that leads out of the folder, or a path that is not a
+    /// regular file (or missing), is refused, so that no write lands outside the named folder. (A file the user names
+    /// directly, such as <c>--report</c>, is the user's choice: <see cref="AtomicFile"/> follows its link.)
+    /// </summary>
+    public static string ForWriting(string folder, string name)
+    {
+        string path = Path.Combine(folder, name);
+        return TryResolve(folder, name, FileKind.RegularFile, allowMissing: true, out var full, out var reason)
+            ? full!
+            : throw new PathRefusedException($"Refusing to write {path}: {reason}; the files a command names itself stay inside the output folder (remove the link, or give another folder).", path);
+    }
+
     /// <summary>Like <see cref="Resolve"/>, but returns false with the reason (e.g. to skip and count a bad line).</summary>
     public static bool TryResolve(string folder, string relative, FileKind expected, bool allowMissing, out string? full, out string? reason)
     {

@@ -115,7 +115,7 @@ public static class TrainingCheckpoint
                 Directory.Move(final, aside);
             }
             Directory.Move(temporary, final);
-            AtomicFile.WriteAllText(Path.Combine(runFolder, LatestFile), name + "\n");
+            AtomicFile.WriteAllText(ContainedPath.ForWriting(runFolder, LatestFile), name + "\n");
             if (aside is not null) TryDelete(aside);
         }
         catch

@@ -94,7 +94,7 @@ public static class CheckpointCase
         // Every file the case will hold is checked before the first is written: a target that is a FIFO, a device or a
         // folder fails now, not after the weights were copied.
         foreach (var f in WeightFiles(checkpointDir, outDir).Append(GoldenFormat.ExpectedFile).Append(Intermediates.ListFile))
-            AtomicFile.CheckWritable(Path.Combine(outDir, f));
+            AtomicFile.CheckWritable(ContainedPath.ForWriting(outDir, f));
         Directory.CreateDirectory(outDir);
         var entries = new List<SafeTensorEntry>
         {
@@ -117,8 +117,8 @@ public static class CheckpointCase
             ["gradients"] = gradients ? "true" : "false",
         };
         CopyWeights(checkpointDir, outDir);
-        SafeTensorsWriter.Write(Path.Combine(outDir, GoldenFormat.ExpectedFile), entries, metadata);
-        AtomicFile.WriteAllText(Path.Combine(outDir, Intermediates.ListFile), ListJson(loaded.Config, batch, gradients));
+        SafeTensorsWriter.Write(ContainedPath.ForWriting(outDir, GoldenFormat.ExpectedFile), entries, metadata);
+        AtomicFile.WriteAllText(ContainedPath.ForWriting(outDir, Intermediates.ListFile), ListJson(loaded.Config, batch, gradients));
         return tensors;
     }
 
@@ -140,7 +140,7 @@ public static class CheckpointCase
     private static void CopyWeights(string from, string to)
     {
         foreach (var f in WeightFiles(from, to))
-            AtomicFile.Write(Path.Combine(to, f), s => { using var src = File.OpenRead(Path.Combine(from, f)); src.CopyTo(s); });
+            AtomicFile.Write(ContainedPath.ForWriting(to, f), s => { using var src = File.OpenRead(Path.Combine(from, f)); src.CopyTo(s); });
     }
 
     private static string ListJson(SiglipConfig config, SiglipBatch batch, bool gradients)

@@ -114,7 +114,7 @@ public static class GoldenGenerator
             // A case folder that is a file, or a manifest.json that is a FIFO, is refused now, before anything is replaced.
             foreach (var name in staged)
                 if (File.Exists(Path.Combine(outDir, name))) throw new PathRefusedException($"Refusing to write the case {name} into {outDir}: {Path.Combine(outDir, name)} is a file, not a case folder; move it away.", Path.Combine(outDir, name));
-            AtomicFile.CheckWritable(Path.Combine(outDir, GoldenFormat.ManifestFile));
+            AtomicFile.CheckWritable(ContainedPath.ForWriting(outDir, GoldenFormat.ManifestFile));
         }
         catch
         {
@@ -127,7 +127,7 @@ public static class GoldenGenerator
         // Everything is computed and written: each case replaces its old folder, then the manifest names them.
         foreach (var name in staged) Replace(Path.Combine(staging, name), Path.Combine(outDir, name));
         TryDelete(staging);
-        AtomicFile.WriteAllText(Path.Combine(outDir, GoldenFormat.ManifestFile), manifest.ToJson());
+        AtomicFile.WriteAllText(ContainedPath.ForWriting(outDir, GoldenFormat.ManifestFile), manifest.ToJson());
         return manifest;
     }
 
