@@ -41,9 +41,9 @@ internal sealed class TorchAdamW : IDisposable
         Validate(settings, learningRate);
         using var scope = NewDisposeScope();
         var normTensor = GradientNorm();
-        double norm = normTensor.item<double>();                                 // the one host sync
+        double norm = normTensor.item<double>();                                 // the one host sync of a good step
         if (!double.IsFinite(norm))
-            throw new ArithmeticException($"AdamW: the gradient holds NaN or infinite values (at optimizer step {StepCount + 1}); no parameter was changed.");
+            throw ReferenceAdamW.NonFiniteGradient(FirstNonFiniteGradient(), StepCount + 1);
         double clip = 1.0;
         if (settings.MaxGradNorm > 0)
         {
@@ -51,7 +51,44 @@ internal sealed class TorchAdamW : IDisposable
             if (coefficient < 1.0) clip = coefficient;
         }
         Apply(settings, learningRate, clip, null);
+        CheckParametersFinite(settings, learningRate);
         return norm;
+    }
+
+    /// <summary>
+    /// The gradients in layout order, on the host, up to and including the first that is not finite (only after the norm
+    /// failed, so the copies cost nothing in a good step). Missing gradients count as zero and are skipped.
+    /// </summary>
+    private IEnumerable<(string Name, double[] Data)> FirstNonFiniteGradient()
+    {
+        foreach (var slot in _slots)
+        {
+            if (slot.Parameter.grad is not { } g) continue;
+            using var scope = NewDisposeScope();
+            bool finite = g.isfinite().all().item<bool>();
+            yield return (slot.Spec.Name, HostTensors.ToHost(g).Data); // a finite one too: an overflowing norm names the largest
+            if (!finite) yield break;
+        }
+    }
+
+    /// <summary>
+    /// After an update: one reduction per parameter on the device and one host sync for all of them; on a NaN or an
+    /// infinity, names the first parameter (layout order) holding one, as the reference's AdamW does.
+    /// </summary>
+    private void CheckParametersFinite(AdamWSettings settings, double learningRate)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var finite = stack(_slots.Select(s => s.Parameter.isfinite().all()).ToArray());
+        if (finite.all().item<bool>()) return;
+        var flags = finite.data<bool>().ToArray();
+        int first = Array.IndexOf(flags, false);
+        var slot = _slots[first];
+        var values = HostTensors.ToHost(slot.Parameter.detach()).Data;
+        int index = Array.FindIndex(values, x => !double.IsFinite(x));
+        throw new SigLip.Reference.Training.NonFiniteTensorException(
+            $"AdamW: parameter '{slot.Spec.Name}' became {values[index]} (flat index {index}) at optimizer step {StepCount} (learning rate {learningRate:G3}, weight decay {settings.WeightDecay:G3}); " +
+            "the update overflowed: lower the learning rate or the weight decay.", slot.Spec.Name, isGradient: false);
     }
 
     /// <summary>

@@ -99,6 +99,14 @@ public sealed class TorchBackend(string name, Device device, Precision precision
         if (imageEmbeds.Rank != 2 || textEmbeds.Rank != 2 || !imageEmbeds.Shape.SequenceEqual(textEmbeds.Shape))
             throw new ArgumentException($"Loss: image embeddings {HostTensor.ShapeToString(imageEmbeds.Shape)} and text embeddings {HostTensor.ShapeToString(textEmbeds.Shape)} must both be [n, d] with the same n and d.");
         CheckLossInputs(imageEmbeds, textEmbeds, logitScale, logitBias, options);
+        int n = imageEmbeds.Shape[0];
+        return TorchMemory.Guard(() => ComputeLoss(imageEmbeds, textEmbeds, logitScale, logitBias, options),
+            $"torch backend on {(TorchDevice.type == DeviceType.CUDA ? $"cuda:{TorchDevice.index}" : "cpu")}",
+            $"the loss of {n:N0} pairs ({n:N0} x {n:N0} logits)", TorchMemory.SmallerBatch(n));
+    }
+
+    private LossResult ComputeLoss(HostTensor imageEmbeds, HostTensor textEmbeds, double logitScale, double logitBias, LossOptions options)
+    {
         using var scope = NewDisposeScope();
         var dtype = Precision.ParameterType;
         var x = HostTensors.ToTorch(imageEmbeds, dtype, TorchDevice).requires_grad_();

@@ -244,7 +244,11 @@ public interface ISiglipModel : IDisposable
     /// </summary>
     void AllReduceGradients(Distributed.ICommunicator communicator);
 
-    /// <summary>Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.</summary>
+    /// <summary>
+    /// Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.
+    /// Throws <see cref="Training.NonFiniteTensorException"/> naming the first gradient that is not finite (nothing
+    /// changed), or the first parameter the step made NaN or infinite (the model should then be discarded).
+    /// </summary>
     double OptimizerStep(AdamWSettings settings, double learningRate);
 
     /// <summary>Copies of all parameters, by HF name, in <see cref="ParameterLayout"/> order.</summary>
