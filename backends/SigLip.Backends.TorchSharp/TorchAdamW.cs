@@ -119,12 +119,34 @@ internal sealed class TorchAdamW : IDisposable
             if (clipOnDevice is not null) g = g * clipOnDevice.to(g.dtype);
             else if (clip != 1.0) g = g * clip;
             // Decoupled decay: shrinks the weight itself, only where ParameterSpec.Decayed.
-            if (slot.Spec.Decayed) slot.Parameter.mul_(1 - lr * s.WeightDecay);
+            if (slot.Spec.Decayed) MultiplyBy(slot.Parameter, 1 - lr * s.WeightDecay);
             slot.ExpAvg.mul_(s.Beta1).add_(g, alpha: 1 - s.Beta1);
             slot.ExpAvgSq.mul_(s.Beta2).addcmul_(g, g, value: 1 - s.Beta2);
             var denominator = slot.ExpAvgSq.sqrt() / biasCorrection2Sqrt + s.Epsilon;
-            slot.Parameter.addcdiv_(slot.ExpAvg, denominator, value: -stepSize);
+            if (FitsScalar(slot.Parameter, stepSize)) slot.Parameter.addcdiv_(slot.ExpAvg, denominator, value: -stepSize);
+            else
+            {
+                var update = slot.ExpAvg / denominator;
+                MultiplyBy(update, -stepSize);
+                slot.Parameter.add_(update);
+            }
         }
+    }
+
+    /// <summary>
+    /// Whether libtorch takes <paramref name="value"/> as a Scalar for <paramref name="t"/>: it refuses a finite number beyond
+    /// the tensor's dtype ("value cannot be converted to type float without overflow", e.g. a step size of 1e301 for float32
+    /// parameters), where the reference's float64 arithmetic would simply overflow to an infinity.
+    /// </summary>
+    private static bool FitsScalar(Tensor t, double value) =>
+        t.dtype == ScalarType.Float64 || !double.IsFinite(value) || Math.Abs(value) <= float.MaxValue;
+
+    /// <summary>t *= factor; a factor beyond t's dtype is applied as a float64 tensor, which libtorch rounds to an infinity as the reference would.</summary>
+    private static void MultiplyBy(Tensor t, double factor)
+    {
+        if (FitsScalar(t, factor)) { t.mul_(factor); return; }
+        using var f = tensor(factor, ScalarType.Float64, t.device);
+        t.mul_(f);
     }
 
     public NamedTensors GetState()
