@@ -100,6 +100,8 @@ public sealed class TorchBackend(string name, Device device, Precision precision
             throw new ArgumentException($"Loss: image embeddings {HostTensor.ShapeToString(imageEmbeds.Shape)} and text embeddings {HostTensor.ShapeToString(textEmbeds.Shape)} must both be [n, d] with the same n and d.");
         CheckLossInputs(imageEmbeds, textEmbeds, logitScale, logitBias, options);
         int n = imageEmbeds.Shape[0];
+        if (TorchMemory.Available(TorchDevice) is var (bytes, where))
+            ModelSize.CheckLossFits(n, imageEmbeds.Shape[1], options.Chunks, Precision.ParameterType == ScalarType.Float64 ? 8 : 4, bytes, where);
         return TorchMemory.Guard(() => ComputeLoss(imageEmbeds, textEmbeds, logitScale, logitBias, options),
             $"torch backend on {(TorchDevice.type == DeviceType.CUDA ? $"cuda:{TorchDevice.index}" : "cpu")}",
             $"the loss of {n:N0} pairs ({n:N0} x {n:N0} logits)", TorchMemory.SmallerBatch(n));

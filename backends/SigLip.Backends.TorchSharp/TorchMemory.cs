@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using SigLip.Reference.Models;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace SigLip.Backends.TorchSharp;
 
@@ -9,7 +11,7 @@ namespace SigLip.Backends.TorchSharp;
 /// ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes", "CUDA out of memory. Tried to allocate ...");
 /// this turns them into a one-line <see cref="ModelSizeException"/> naming what was being allocated, the device, and what to change.
 /// </summary>
-internal static class TorchMemory
+public static class TorchMemory
 {
     /// <summary>Whether <paramref name="ex"/> is libtorch failing to allocate memory (CPU or CUDA).</summary>
     public static bool IsOutOfMemory(Exception ex) =>
@@ -37,6 +39,18 @@ internal static class TorchMemory
     /// <summary><see cref="Guard{T}"/> for an action with no result.</summary>
     public static void Guard(Action action, string device, string what, string change) =>
         Guard(() => { action(); return 0; }, device, what, change);
+
+    /// <summary>
+    /// The memory to check a size against before libtorch allocates it, and what it is in words: on the CPU what is
+    /// available to this process; on a GPU what NVML says is free; null on a GPU without NVML (nothing to check against).
+    /// Some libtorch operations (matmul among them, in TorchSharp 0.107) do not pass an allocation failure back to .NET
+    /// but abort the process, so the sizes that feed them are checked first.
+    /// </summary>
+    public static (long Bytes, string Name)? Available(Device device)
+    {
+        if (device.type != DeviceType.CUDA) return (ModelSize.AvailableBytes(), "available to this process");
+        return GpuInfo.FreeBytes(device.index < 0 ? 0 : device.index) is long free ? (free, $"free on GPU {Math.Max(0, (int)device.index)} (NVML)") : null;
+    }
 
     /// <summary>What a batch of <paramref name="pairs"/> needs changed.</summary>
     public static string SmallerBatch(long pairs) =>

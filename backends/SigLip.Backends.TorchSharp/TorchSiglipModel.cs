@@ -71,6 +71,19 @@ public sealed class TorchSiglipModel : ISiglipModel
         _optimizer = new TorchAdamW(_layout.Where(s => ReferenceAdamW.IsTrainable(s, locked)).Select(s => (s, _parameters[s.Name])));
     }
 
+    /// <summary>
+    /// Refuses a training step of <paramref name="batch"/> pairs whose activations cannot fit in the device's memory
+    /// (<see cref="TorchMemory.Available"/>), before libtorch tries: some of its operations abort the process instead of
+    /// reporting the failure. Skipped (libtorch's own error, translated where it can be) on a GPU without NVML.
+    /// </summary>
+    private void CheckStepFits(long batch)
+    {
+        if (TorchMemory.Available(Device) is not var (bytes, where)) return;
+        int parameterBytes = Precision.ParameterType == ScalarType.Float64 ? 8 : 4;
+        int activationBytes = Precision.ComputeType switch { ScalarType.Float64 => 8, ScalarType.BFloat16 => 2, _ => 4 };
+        ModelSize.CheckTrainingFits(Config, batch, parameterBytes, maxBytes: null, option: $"{DeviceName}: a training batch", bytes, where, activationBytes);
+    }
+
     /// <summary>The device in the messages of allocation failures (<see cref="TorchMemory"/>).</summary>
     private string DeviceName => $"torch backend on {(Device.type == DeviceType.CUDA ? $"cuda:{Device.index}" : "cpu")}";
 
@@ -124,6 +137,7 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// <inheritdoc/>
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
+        CheckStepFits(batch.Size);
         return TorchMemory.Guard(() =>
         {
             using var scope = NewDisposeScope();
@@ -143,6 +157,7 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// </remarks>
     public EncodedBatch EncodeForTraining(SiglipBatch batch)
     {
+        CheckStepFits(batch.Size);
         return TorchMemory.Guard(() =>
         {
             ReleaseEncoding();
@@ -211,6 +226,7 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// </summary>
     public Tensor TrainStepWithoutSync(DeviceBatch batch, LossOptions loss, AdamWSettings settings, double learningRate)
     {
+        CheckStepFits(batch.PixelValues.shape[0]);
         return TorchMemory.Guard(() =>
         {
             using var scope = NewDisposeScope();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SigLip.Reference;
 using SigLip.Reference.Backends;
@@ -242,35 +241,17 @@ public sealed class CheckpointRangeTests(ITestOutputHelper output) : IDisposable
     {
         // The CLI resumes on the built-in recipe's data: make a real CLI checkpoint first.
         string run = Path.Combine(_temp.Path, "cli-run");
-        var (code, text) = Siglip(TimeSpan.FromMinutes(3), "train", "--steps", "2", "--batch-size", "4", "--skip-golden-check", "--out", run);
+        var (code, text) = SiglipProcess.Run(TimeSpan.FromMinutes(3), "train", "--steps", "2", "--batch-size", "4", "--skip-golden-check", "--out", run);
         output.WriteLine(text);
         Assert.Equal(0, code);
         string saved = TrainingCheckpoint.Resolve(run);
         EditState(saved, s => s["data"]!["index"] = 1L << 40);
-        (code, text) = Siglip(Limit, "train", "--resume", run, "--steps", "3", "--skip-golden-check");
+        (code, text) = SiglipProcess.Run(Limit, "train", "--resume", run, "--steps", "3", "--skip-golden-check");
         output.WriteLine(text);
         Assert.Equal(1, code);
         string error = text.Split('\n').Single(l => l.StartsWith("error:", StringComparison.Ordinal));
         Assert.Contains("data.index 1099511627776", error);
         Assert.Contains("expected data.index 8", error);
         Assert.DoesNotContain("   at ", text);
-    }
-
-    /// <summary>`siglip ...` in its own process, killed (and the test failed) when it runs past <paramref name="limit"/>.</summary>
-    private static (int ExitCode, string Output) Siglip(TimeSpan limit, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "siglip.dll"));
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"siglip {string.Join(' ', args)} did not exit within {limit.TotalSeconds} s (it hangs)");
-        }
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }

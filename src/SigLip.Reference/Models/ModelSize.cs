@@ -171,6 +171,23 @@ public static class ModelSize
     }
 
     /// <summary>
+    /// Refuses a pairwise loss of <paramref name="pairs"/> embeddings of width <paramref name="width"/> whose logits cannot
+    /// fit: the n x n logits (for a chunked loss, one chunk's (n/D) x (n/D)), their probabilities, their gradient and a
+    /// temporary, plus the embeddings, their normalised copies and their gradients, at <paramref name="bytesPerElement"/>.
+    /// A backend calls it before an allocation it cannot recover from (libtorch's matmul aborts the process when it
+    /// cannot allocate its result).
+    /// </summary>
+    public static void CheckLossFits(long pairs, long width, int chunks, int bytesPerElement, long availableBytes, string availableName, string option = "the batch")
+    {
+        long rows = chunks > 1 ? (pairs + chunks - 1) / chunks : pairs;
+        long needs = SaturatingMultiply(SaturatingAdd(SaturatingMultiply(4, SaturatingMultiply(rows, rows)), SaturatingMultiply(6, SaturatingMultiply(pairs, width))), bytesPerElement);
+        if (needs <= availableBytes) return;
+        long fits = (long)Math.Sqrt(availableBytes / (4.0 * bytesPerElement)) * Math.Max(1, chunks);
+        throw new ModelSizeException($"{option} of {pairs:N0} pairs: the loss's {rows:N0} x {rows:N0} logits and their gradients need {Describe(needs)}, " +
+                                     $"but {CheckpointCase.FormatBytes(availableBytes)} is {availableName}; use at most about {fits:N0} pairs.");
+    }
+
+    /// <summary>
     /// The most steps one run can have: trainer_state.json keeps every step's loss (at most 32 characters each in the
     /// indented JSON) and is written and read back as one string, which .NET caps at about 2^30 characters; 30 million
     /// steps stay under that with room for the rest of the file.
