@@ -81,7 +81,14 @@ public sealed class TorchSiglipModel : ISiglipModel
         if (TorchMemory.Available(Device) is not var (bytes, where)) return;
         int parameterBytes = Precision.ParameterType == ScalarType.Float64 ? 8 : 4;
         int activationBytes = Precision.ComputeType switch { ScalarType.Float64 => 8, ScalarType.BFloat16 => 2, _ => 4 };
-        ModelSize.CheckTrainingFits(Config, batch, parameterBytes, maxBytes: null, option: $"{DeviceName}: a training batch", bytes, where, activationBytes);
+        try
+        {
+            ModelSize.CheckTrainingFits(Config, batch, parameterBytes, maxBytes: null, option: "--batch-size", bytes, where, activationBytes);
+        }
+        catch (ModelSizeException ex)
+        {
+            throw new ModelSizeException($"{DeviceName}: {ex.Message}", ex);
+        }
     }
 
     /// <summary>The device in the messages of allocation failures (<see cref="TorchMemory"/>).</summary>

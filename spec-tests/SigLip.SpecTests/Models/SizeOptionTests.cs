@@ -127,6 +127,7 @@ public sealed class SizeOptionTests(ITestOutputHelper output) : IDisposable
         // It used to train every run first, then fail with "Arithmetic operation resulted in an overflow".
         string error = Refused("experiment", "batch-size", "--pairs", "8", "--batch-sizes", "4", "--seeds", "1", "--eval-images-per-class", "2000000000", "--out", _temp.File("e"));
         Assert.Contains("--eval-images-per-class 2,000,000,000", error);
+        Assert.Contains("parallel run(s) (--parallel)", error);
         Assert.Contains("or less", error);
     }
 
@@ -218,8 +219,8 @@ public sealed class SizeOptionTests(ITestOutputHelper output) : IDisposable
         var batch = new SiglipBatch(new Tensor([1, 3, 512, 512], new double[3 * 512 * 512]), new TokenIds(1, 4, new int[4]));
         var ex = Assert.Throws<ModelSizeException>(() => model.ForwardBackward(batch, LossOptions.Default, collectOutputs: false));
         output.WriteLine(ex.Message);
-        Assert.Contains("torch backend on cpu: a training batch 1: training needs about", ex.Message);
-        Assert.Contains("available to this process; even one pair does not fit", ex.Message);
+        Assert.Contains("torch backend on cpu: --batch-size 1: training needs about", ex.Message);
+        Assert.Contains("available to this process; even one pair does not fit; lower --batch-size", ex.Message);
     }
 
     [SkippableFact]

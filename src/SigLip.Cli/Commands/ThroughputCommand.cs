@@ -106,11 +106,11 @@ internal static class ThroughputCommand
         Sample();
 
         double stepMs = seconds / steps * 1000;
-        double pairsPerSecond = batch * steps / seconds;
+        double pairsPerSecond = (double)batch * steps / seconds; // not batch * steps in int: that overflows past 2^31 pairs
         var flops = TrainingFlops.PerPair(config, batch);
         double achieved = flops.Total * pairsPerSecond;
         double matmulPeak = MeasureMatmulPeak(backend);
-        Console.WriteLine($"loss after {warmup + steps} steps {finalLoss:F4} (finite: {float.IsFinite(finalLoss)})");
+        Console.WriteLine($"loss after {(long)warmup + steps} steps {finalLoss:F4} (finite: {float.IsFinite(finalLoss)})");
         Console.WriteLine($"step {stepMs:F1} ms = {pairsPerSecond:N0} pairs/s ({steps} timed steps after {warmup} warm-up)");
         if (provider.IsCuda)
         {

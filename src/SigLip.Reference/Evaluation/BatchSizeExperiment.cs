@@ -210,9 +210,10 @@ public static class BatchSizeExperiment
             Data: new ShapesDatasetOptions(ImageSize: config.Vision.ImageSize), RecallKs: [1]);
         // Before the first run trains, not after: the largest batch in every parallel run at once, and each run's evaluation images.
         int concurrent = (int)Math.Min(settings.Parallel, (long)settings.Seeds * settings.BatchSizeList.Count * 2);
+        string share = $"available to each of {concurrent} parallel run(s) (--parallel)";
         ModelSize.CheckTrainingFits(config, settings.BatchSizeList.Max(), backend.DType == DType.Float64 ? 8 : 4, maxBytes: null, option: "--batch-sizes",
-            availableBytes: ModelSize.AvailableBytes() / concurrent, availableName: $"available to each of {concurrent} parallel run(s) (--parallel)");
-        BuiltInEvaluation.CheckFits(settings.EvalImagesPerClass, evaluation.Data!, maxBytes: null, "--eval-images-per-class", ModelSize.AvailableBytes() / concurrent);
+            availableBytes: ModelSize.AvailableBytes() / concurrent, availableName: share);
+        BuiltInEvaluation.CheckFits(settings.EvalImagesPerClass, evaluation.Data!, maxBytes: null, "--eval-images-per-class", ModelSize.AvailableBytes() / concurrent, share);
         var plan = (from seed in Enumerable.Range(0, settings.Seeds)
                     from batchSize in settings.BatchSizeList
                     from loss in new[] { LossKind.Sigmoid, LossKind.Softmax }

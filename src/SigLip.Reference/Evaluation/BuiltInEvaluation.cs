@@ -31,7 +31,7 @@ public static class BuiltInEvaluation
     {
         ArgumentNullException.ThrowIfNull(model);
         settings ??= new BuiltInEvaluationSettings();
-        if (settings.ExamplesPerClass < 1) throw new ArgumentOutOfRangeException(nameof(settings), settings.ExamplesPerClass, "ExamplesPerClass must be at least 1.");
+        if (settings.ExamplesPerClass < 1) throw new ArgumentException($"Images per class (--images-per-class) must be at least 1, got {settings.ExamplesPerClass}.");
         var data = settings.Data ?? new ShapesDatasetOptions(ImageSize: model.Config.Vision.ImageSize);
         CheckFits(settings.ExamplesPerClass, data, maxBytes: null, option: "ExamplesPerClass");
         if (data.ImageSize != model.Config.Vision.ImageSize)
@@ -63,11 +63,13 @@ public static class BuiltInEvaluation
     /// the message names <paramref name="option"/> (the CLI's <c>--images-per-class</c> or <c>--eval-images-per-class</c>).
     /// </summary>
     /// <param name="availableBytes">The memory to plan with; null: what is available to this process.</param>
-    public static void CheckFits(int examplesPerClass, ShapesDatasetOptions data, long? maxBytes, string option, long? availableBytes = null)
+    /// <param name="availableName">What <paramref name="availableBytes"/> is, in words.</param>
+    public static void CheckFits(int examplesPerClass, ShapesDatasetOptions data, long? maxBytes, string option, long? availableBytes = null,
+        string availableName = "available to this process")
     {
         ArgumentNullException.ThrowIfNull(data);
         var test = new ShapesDataset(data with { Split = ShapesSplit.Test });
         long classes = test.ClassNames.Count + (data.HoldOutCombinations ? test.HeldOutClassNames.Count : 0);
-        ModelSize.CheckImagesFit(examplesPerClass, classes, 3L * data.ImageSize * data.ImageSize, maxBytes, option, availableBytes);
+        ModelSize.CheckImagesFit(examplesPerClass, classes, 3L * data.ImageSize * data.ImageSize, maxBytes, option, availableBytes, availableName);
     }
 }

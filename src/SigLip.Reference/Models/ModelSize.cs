@@ -230,12 +230,14 @@ public static class ModelSize
     /// float64 values each (the built-in evaluation holds them all at once) when their count overflows an array or they
     /// need more memory than <paramref name="maxBytes"/> (when given) or than is available; names <paramref name="option"/> and what fits.
     /// </summary>
-    public static void CheckImagesFit(long imagesPerClass, long classes, long valuesPerImage, long? maxBytes, string option = "--images-per-class", long? availableBytes = null)
+    /// <param name="availableName">What <paramref name="availableBytes"/> is, in words.</param>
+    public static void CheckImagesFit(long imagesPerClass, long classes, long valuesPerImage, long? maxBytes, string option = "--images-per-class", long? availableBytes = null,
+        string availableName = "available to this process")
     {
         if (imagesPerClass < 1) throw new ModelSizeException($"{option} must be at least 1, got {imagesPerClass}.");
         if (classes < 1 || valuesPerImage < 1) throw new ArgumentOutOfRangeException(nameof(classes), "classes and values per image must be positive.");
         long available = availableBytes ?? AvailableBytes();
-        var (limit, limitName) = maxBytes is long max && max < available ? (max, "the --max-memory given") : (available, "available to this process");
+        var (limit, limitName) = maxBytes is long max && max < available ? (max, "the --max-memory given") : (available, availableName);
         long perImage = SaturatingAdd(SaturatingMultiply(valuesPerImage, sizeof(double)), BytesPerImageBesidesPixels);
         long images = SaturatingMultiply(imagesPerClass, classes);
         long needs = SaturatingMultiply(images, perImage);
