@@ -171,7 +171,7 @@ public sealed class CheckpointRangeTests(ITestOutputHelper output) : IDisposable
         string step = TrainTwoSteps();
         EditState(step, s => s["settings"]!["locked"] = 99);
         var ex = RefusedWithin(step);
-        Assert.Contains("locked must be None, Image or Text, got 99", ex.Message);
+        Assert.Contains("locked must be None, Image, Text or both (\"Image, Text\"), got 99", ex.Message);
     }
 
     [Fact]

@@ -156,8 +156,8 @@ public sealed record AdamWSettings(
     {
         if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentException($"AdamW: beta1 must be in [0, 1), got {Beta1}.");
         if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentException($"AdamW: beta2 must be in [0, 1), got {Beta2}.");
-        if (!(Epsilon > 0)) throw new ArgumentException($"AdamW: epsilon must be positive, got {Epsilon}.");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"AdamW: weight decay must be non-negative, got {WeightDecay}.");
+        if (!(Epsilon > 0) || !double.IsFinite(Epsilon)) throw new ArgumentException($"AdamW: epsilon must be finite and positive, got {Epsilon}.");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentException($"AdamW: weight decay must be finite and non-negative, got {WeightDecay}.");
         if (double.IsNaN(MaxGradNorm)) throw new ArgumentException("AdamW: max gradient norm is NaN.");
         if (!(learningRate >= 0) || !double.IsFinite(learningRate)) throw new ArgumentException($"AdamW: learning rate must be finite and non-negative, got {learningRate}.");
     }

@@ -57,7 +57,7 @@ public sealed record TrainingSettings(
             throw new ArgumentException("initial logit scale and bias must be finite.");
         // Enums read from a file (a checkpoint's settings) may hold any number.
         if ((Locked & ~(LockedTowers.Image | LockedTowers.Text)) != 0)
-            throw new ArgumentException($"locked must be None, Image or Text, got {Locked}.");
+            throw new ArgumentException($"locked must be None, Image, Text or both (\"Image, Text\"), got {Locked}.");
         var loss = LossSettings;
         if (!Enum.IsDefined(loss.Kind)) throw new ArgumentException($"loss kind must be Sigmoid or Softmax, got {loss.Kind}.");
         if (!(loss.NormEpsilon >= 0) || !double.IsFinite(loss.NormEpsilon)) throw new ArgumentException($"loss norm epsilon must be finite and non-negative, got {loss.NormEpsilon}.");
