@@ -52,8 +52,7 @@ public sealed class TorchSiglipModel : ISiglipModel
             var module = new SiglipModule(config, precision);
             module.to(precision.ParameterType).to(device);
             return module;
-        }, $"torch backend on {(device.type == DeviceType.CUDA ? $"cuda:{device.index}" : "cpu")}",
-           $"the model's {ModelSize.ParameterCount(config):N0} parameters", "use a smaller config (fewer layers, narrower widths) or a device with more memory");
+        }, DeviceName, $"the model's {ModelSize.ParameterCount(config):N0} parameters", "use a smaller config (fewer layers, narrower widths) or a device with more memory");
         _parameters = _module.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
         var unknown = _parameters.Keys.Except(_layout.Select(s => s.Name)).ToList();
         var absent = _layout.Select(s => s.Name).Except(_parameters.Keys).ToList();
@@ -78,6 +77,9 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// </summary>
     private void CheckStepFits(long batch)
     {
+        // Once per batch size up to the largest that passed: afterwards a GPU's free memory no longer counts what
+        // libtorch's caching allocator holds for reuse by the next step of the same size.
+        if (batch <= _largestBatchChecked) return;
         if (TorchMemory.Available(Device) is not var (bytes, where)) return;
         int parameterBytes = Precision.ParameterType == ScalarType.Float64 ? 8 : 4;
         int activationBytes = Precision.ComputeType switch { ScalarType.Float64 => 8, ScalarType.BFloat16 => 2, _ => 4 };
@@ -89,7 +91,10 @@ public sealed class TorchSiglipModel : ISiglipModel
         {
             throw new ModelSizeException($"{DeviceName}: {ex.Message}", ex);
         }
+        _largestBatchChecked = batch;
     }
+
+    private long _largestBatchChecked;
 
     /// <summary>The device in the messages of allocation failures (<see cref="TorchMemory"/>).</summary>
     private string DeviceName => $"torch backend on {(Device.type == DeviceType.CUDA ? $"cuda:{Device.index}" : "cpu")}";
