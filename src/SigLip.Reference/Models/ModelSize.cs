@@ -9,7 +9,9 @@ public sealed class ModelSizeException(string message, Exception? inner = null) 
 /// The one place that checks sizes before anything is allocated (issue 15): a config's tensor sizes and
 /// parameter count in checked arithmetic (<see cref="CheckConfig"/>, called by <see cref="SiglipConfig.Validate"/>),
 /// and the memory a batch needs (<see cref="CheckTrainingFits"/>, <see cref="CheckTokenIdsFit"/>) against the
-/// memory available to the process or a <c>--max-memory</c> the user gives. A refusal is one line with the
+/// memory available to the process or a <c>--max-memory</c> the user gives; a run's steps (<see cref="CheckSteps"/>:
+/// every loss is kept), evaluation images (<see cref="CheckImagesFit"/>), a loss's logits (<see cref="CheckLossFits"/>)
+/// and a GPU batch against the GPU's free memory (<see cref="CheckTrainingFitsGpu"/>). A refusal is one line with the
 /// numbers: what it needs, what there is, and which field or option to change.
 /// </summary>
 public static class ModelSize
