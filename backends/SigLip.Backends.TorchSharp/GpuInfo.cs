@@ -46,6 +46,16 @@ public static class GpuInfo
     public static long? UsedBytes() =>
         Device0.Value is { } device && NvmlDeviceMemory(device, out var m) == 0 ? (long)m.Used : null;
 
+    /// <summary>
+    /// Bytes free on GPU <paramref name="index"/> (NVML's numbering, which is CUDA's unless CUDA_VISIBLE_DEVICES reorders
+    /// the devices), or null where NVML is absent or has no such GPU: what a batch is checked against before allocating.
+    /// </summary>
+    public static long? FreeBytes(int index = 0)
+    {
+        if (index < 0 || Device0.Value is null) return null; // Device0 is there once NVML has initialised
+        return NvmlDeviceByIndex((uint)index, out var device) == 0 && NvmlDeviceMemory(device, out var m) == 0 ? (long)m.Free : null;
+    }
+
     /// <summary>Total bytes of GPU 0, or null.</summary>
     public static long? TotalBytes() =>
         Device0.Value is { } device && NvmlDeviceMemory(device, out var m) == 0 ? (long)m.Total : null;

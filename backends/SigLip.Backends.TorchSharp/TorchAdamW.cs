@@ -41,9 +41,9 @@ internal sealed class TorchAdamW : IDisposable
         Validate(settings, learningRate);
         using var scope = NewDisposeScope();
         var normTensor = GradientNorm();
-        double norm = normTensor.item<double>();                                 // the one host sync
+        double norm = normTensor.item<double>();                                 // the one host sync of a good step
         if (!double.IsFinite(norm))
-            throw new ArithmeticException($"AdamW: the gradient holds NaN or infinite values (at optimizer step {StepCount + 1}); no parameter was changed.");
+            throw ReferenceAdamW.NonFiniteGradient(FirstNonFiniteGradient(), StepCount + 1);
         double clip = 1.0;
         if (settings.MaxGradNorm > 0)
         {
@@ -51,7 +51,44 @@ internal sealed class TorchAdamW : IDisposable
             if (coefficient < 1.0) clip = coefficient;
         }
         Apply(settings, learningRate, clip, null);
+        CheckParametersFinite(settings, learningRate);
         return norm;
+    }
+
+    /// <summary>
+    /// The gradients in layout order, on the host, up to and including the first that is not finite (only after the norm
+    /// failed, so the copies cost nothing in a good step). Missing gradients count as zero and are skipped.
+    /// </summary>
+    private IEnumerable<(string Name, double[] Data)> FirstNonFiniteGradient()
+    {
+        foreach (var slot in _slots)
+        {
+            if (slot.Parameter.grad is not { } g) continue;
+            using var scope = NewDisposeScope();
+            bool finite = g.isfinite().all().item<bool>();
+            yield return (slot.Spec.Name, HostTensors.ToHost(g).Data); // a finite one too: an overflowing norm names the largest
+            if (!finite) yield break;
+        }
+    }
+
+    /// <summary>
+    /// After an update: one reduction per parameter on the device and one host sync for all of them; on a NaN or an
+    /// infinity, names the first parameter (layout order) holding one, as the reference's AdamW does.
+    /// </summary>
+    private void CheckParametersFinite(AdamWSettings settings, double learningRate)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var finite = stack(_slots.Select(s => s.Parameter.isfinite().all()).ToArray());
+        if (finite.all().item<bool>()) return;
+        var flags = finite.data<bool>().ToArray();
+        int first = Array.IndexOf(flags, false);
+        var slot = _slots[first];
+        var values = HostTensors.ToHost(slot.Parameter.detach()).Data;
+        int index = Array.FindIndex(values, x => !double.IsFinite(x));
+        throw new SigLip.Reference.Training.NonFiniteTensorException(
+            $"AdamW: parameter '{slot.Spec.Name}' became {values[index]} (flat index {index}) at optimizer step {StepCount} (learning rate {learningRate:G3}, weight decay {settings.WeightDecay:G3}); " +
+            "the update overflowed: lower the learning rate or the weight decay.", slot.Spec.Name, isGradient: false);
     }
 
     /// <summary>
@@ -82,12 +119,34 @@ internal sealed class TorchAdamW : IDisposable
             if (clipOnDevice is not null) g = g * clipOnDevice.to(g.dtype);
             else if (clip != 1.0) g = g * clip;
             // Decoupled decay: shrinks the weight itself, only where ParameterSpec.Decayed.
-            if (slot.Spec.Decayed) slot.Parameter.mul_(1 - lr * s.WeightDecay);
+            if (slot.Spec.Decayed) MultiplyBy(slot.Parameter, 1 - lr * s.WeightDecay);
             slot.ExpAvg.mul_(s.Beta1).add_(g, alpha: 1 - s.Beta1);
             slot.ExpAvgSq.mul_(s.Beta2).addcmul_(g, g, value: 1 - s.Beta2);
             var denominator = slot.ExpAvgSq.sqrt() / biasCorrection2Sqrt + s.Epsilon;
-            slot.Parameter.addcdiv_(slot.ExpAvg, denominator, value: -stepSize);
+            if (FitsScalar(slot.Parameter, stepSize)) slot.Parameter.addcdiv_(slot.ExpAvg, denominator, value: -stepSize);
+            else
+            {
+                var update = slot.ExpAvg / denominator;
+                MultiplyBy(update, -stepSize);
+                slot.Parameter.add_(update);
+            }
         }
+    }
+
+    /// <summary>
+    /// Whether libtorch takes <paramref name="value"/> as a Scalar for <paramref name="t"/>: it refuses a finite number beyond
+    /// the tensor's dtype ("value cannot be converted to type float without overflow", e.g. a step size of 1e301 for float32
+    /// parameters), where the reference's float64 arithmetic would simply overflow to an infinity.
+    /// </summary>
+    private static bool FitsScalar(Tensor t, double value) =>
+        t.dtype == ScalarType.Float64 || !double.IsFinite(value) || Math.Abs(value) <= float.MaxValue;
+
+    /// <summary>t *= factor; a factor beyond t's dtype is applied as a float64 tensor, which libtorch rounds to an infinity as the reference would.</summary>
+    private static void MultiplyBy(Tensor t, double factor)
+    {
+        if (FitsScalar(t, factor)) { t.mul_(factor); return; }
+        using var f = tensor(factor, ScalarType.Float64, t.device);
+        t.mul_(f);
     }
 
     public NamedTensors GetState()

@@ -99,6 +99,23 @@ public sealed class TorchBackend(string name, Device device, Precision precision
         if (imageEmbeds.Rank != 2 || textEmbeds.Rank != 2 || !imageEmbeds.Shape.SequenceEqual(textEmbeds.Shape))
             throw new ArgumentException($"Loss: image embeddings {HostTensor.ShapeToString(imageEmbeds.Shape)} and text embeddings {HostTensor.ShapeToString(textEmbeds.Shape)} must both be [n, d] with the same n and d.");
         CheckLossInputs(imageEmbeds, textEmbeds, logitScale, logitBias, options);
+        int n = imageEmbeds.Shape[0];
+        // Up to the largest size that passed, once: a GPU's free memory afterwards no longer counts the caching allocator's reserve.
+        long rows = options.Chunks > 1 ? (n + options.Chunks - 1) / options.Chunks : n; // the logits' side: what dominates
+        if (rows > _largestLossRowsChecked && TorchMemory.Available(TorchDevice) is var (bytes, where))
+        {
+            ModelSize.CheckLossFits(n, imageEmbeds.Shape[1], options.Chunks, Precision.ParameterType == ScalarType.Float64 ? 8 : 4, bytes, where);
+            _largestLossRowsChecked = rows;
+        }
+        return TorchMemory.Guard(() => ComputeLoss(imageEmbeds, textEmbeds, logitScale, logitBias, options),
+            $"torch backend on {(TorchDevice.type == DeviceType.CUDA ? $"cuda:{TorchDevice.index}" : "cpu")}",
+            $"the loss of {n:N0} pairs ({n:N0} x {n:N0} logits)", TorchMemory.SmallerBatch(n));
+    }
+
+    private long _largestLossRowsChecked;
+
+    private LossResult ComputeLoss(HostTensor imageEmbeds, HostTensor textEmbeds, double logitScale, double logitBias, LossOptions options)
+    {
         using var scope = NewDisposeScope();
         var dtype = Precision.ParameterType;
         var x = HostTensors.ToTorch(imageEmbeds, dtype, TorchDevice).requires_grad_();

@@ -47,8 +47,12 @@ public sealed class TorchSiglipModel : ISiglipModel
         Device = device;
         Locked = locked;
         _layout = ParameterLayout.For(config);
-        _module = new SiglipModule(config, precision);
-        _module.to(precision.ParameterType).to(device);
+        _module = TorchMemory.Guard(() =>
+        {
+            var module = new SiglipModule(config, precision);
+            module.to(precision.ParameterType).to(device);
+            return module;
+        }, DeviceName, $"the model's {ModelSize.ParameterCount(config):N0} parameters", "use a smaller config (fewer layers, narrower widths) or a device with more memory");
         _parameters = _module.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
         var unknown = _parameters.Keys.Except(_layout.Select(s => s.Name)).ToList();
         var absent = _layout.Select(s => s.Name).Except(_parameters.Keys).ToList();
@@ -65,6 +69,35 @@ public sealed class TorchSiglipModel : ISiglipModel
             _parameters[spec.Name].requires_grad = ReferenceAdamW.IsTrainable(spec, locked);
         _optimizer = new TorchAdamW(_layout.Where(s => ReferenceAdamW.IsTrainable(s, locked)).Select(s => (s, _parameters[s.Name])));
     }
+
+    /// <summary>
+    /// Refuses a training step of <paramref name="batch"/> pairs whose activations cannot fit in the device's memory
+    /// (<see cref="TorchMemory.Available"/>), before libtorch tries: some of its operations abort the process instead of
+    /// reporting the failure. Skipped (libtorch's own error, translated where it can be) on a GPU without NVML.
+    /// </summary>
+    private void CheckStepFits(long batch)
+    {
+        // Once per batch size up to the largest that passed: afterwards a GPU's free memory no longer counts what
+        // libtorch's caching allocator holds for reuse by the next step of the same size.
+        if (batch <= _largestBatchChecked) return;
+        if (TorchMemory.Available(Device) is not var (bytes, where)) return;
+        int parameterBytes = Precision.ParameterType == ScalarType.Float64 ? 8 : 4;
+        int activationBytes = Precision.ComputeType switch { ScalarType.Float64 => 8, ScalarType.BFloat16 => 2, _ => 4 };
+        try
+        {
+            ModelSize.CheckTrainingFits(Config, batch, parameterBytes, maxBytes: null, option: "--batch-size", bytes, where, activationBytes);
+        }
+        catch (ModelSizeException ex)
+        {
+            throw new ModelSizeException($"{DeviceName}: {ex.Message}", ex);
+        }
+        _largestBatchChecked = batch;
+    }
+
+    private long _largestBatchChecked;
+
+    /// <summary>The device in the messages of allocation failures (<see cref="TorchMemory"/>).</summary>
+    private string DeviceName => $"torch backend on {(Device.type == DeviceType.CUDA ? $"cuda:{Device.index}" : "cpu")}";
 
     /// <inheritdoc/>
     public SiglipConfig Config { get; }
@@ -103,23 +136,30 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// <inheritdoc/>
     public StepResult Forward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        using var device = ToDevice(batch);
-        var pass = Run(device, loss, collectOutputs);
-        return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
+        return TorchMemory.Guard(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            using var device = ToDevice(batch);
+            var pass = Run(device, loss, collectOutputs);
+            return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
+        }, DeviceName, $"the forward pass of {batch.Size:N0} pairs", TorchMemory.SmallerBatch(batch.Size));
     }
 
     /// <inheritdoc/>
     public StepResult ForwardBackward(SiglipBatch batch, LossOptions loss, bool collectOutputs)
     {
-        using var scope = NewDisposeScope();
-        using var device = ToDevice(batch);
-        _module.zero_grad();
-        var pass = Run(device, loss, collectOutputs);
-        pass.Loss.backward();
-        _hasGradients = true;
-        return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
+        CheckStepFits(batch.Size);
+        return TorchMemory.Guard(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var device = ToDevice(batch);
+            _module.zero_grad();
+            var pass = Run(device, loss, collectOutputs);
+            pass.Loss.backward();
+            _hasGradients = true;
+            return new StepResult(HostTensors.ToDouble(pass.Loss), pass.Outputs);
+        }, DeviceName, $"the training step of {batch.Size:N0} pairs", TorchMemory.SmallerBatch(batch.Size));
     }
 
     /// <inheritdoc/>
@@ -129,18 +169,22 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// </remarks>
     public EncodedBatch EncodeForTraining(SiglipBatch batch)
     {
-        ReleaseEncoding();
-        _hasGradients = false;
-        using var scope = NewDisposeScope();
-        using var device = ToDevice(batch);
-        _module.zero_grad();
-        var (_, visionPooled) = RunTower(LockedTowers.Image, () => _module.vision_model.call(device.PixelValues)); // [B, D]
-        var (_, textPooled) = RunTower(LockedTowers.Text, () => _module.text_model.call(device.InputIds));         // [B, D]
-        // The graphs live in libtorch (each node holds what it saved); only these two handles are kept.
-        _encodedImage = visionPooled.DetachFromDisposeScope();
-        _encodedText = textPooled.DetachFromDisposeScope();
-        return new EncodedBatch(HostTensors.ToHost(_encodedImage), HostTensors.ToHost(_encodedText),
-            HostTensors.ToDouble(_module.logit_scale), HostTensors.ToDouble(_module.logit_bias));
+        CheckStepFits(batch.Size);
+        return TorchMemory.Guard(() =>
+        {
+            ReleaseEncoding();
+            _hasGradients = false;
+            using var scope = NewDisposeScope();
+            using var device = ToDevice(batch);
+            _module.zero_grad();
+            var (_, visionPooled) = RunTower(LockedTowers.Image, () => _module.vision_model.call(device.PixelValues)); // [B, D]
+            var (_, textPooled) = RunTower(LockedTowers.Text, () => _module.text_model.call(device.InputIds));         // [B, D]
+            // The graphs live in libtorch (each node holds what it saved); only these two handles are kept.
+            _encodedImage = visionPooled.DetachFromDisposeScope();
+            _encodedText = textPooled.DetachFromDisposeScope();
+            return new EncodedBatch(HostTensors.ToHost(_encodedImage), HostTensors.ToHost(_encodedText),
+                HostTensors.ToDouble(_module.logit_scale), HostTensors.ToDouble(_module.logit_bias));
+        }, DeviceName, $"the forward pass of {batch.Size:N0} pairs", TorchMemory.SmallerBatch(batch.Size));
     }
 
     /// <inheritdoc/>
@@ -194,13 +238,17 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// </summary>
     public Tensor TrainStepWithoutSync(DeviceBatch batch, LossOptions loss, AdamWSettings settings, double learningRate)
     {
-        using var scope = NewDisposeScope();
-        _module.zero_grad();
-        var pass = Run(batch, loss, collectOutputs: false);
-        pass.Loss.backward();
-        _hasGradients = true;
-        _optimizer.StepWithoutSync(settings, learningRate);
-        return pass.Loss.detach().MoveToOuterDisposeScope();
+        CheckStepFits(batch.PixelValues.shape[0]);
+        return TorchMemory.Guard(() =>
+        {
+            using var scope = NewDisposeScope();
+            _module.zero_grad();
+            var pass = Run(batch, loss, collectOutputs: false);
+            pass.Loss.backward();
+            _hasGradients = true;
+            _optimizer.StepWithoutSync(settings, learningRate);
+            return pass.Loss.detach().MoveToOuterDisposeScope();
+        }, DeviceName, $"the training step of {batch.PixelValues.shape[0]:N0} pairs", TorchMemory.SmallerBatch(batch.PixelValues.shape[0]));
     }
 
     private sealed record Pass(Tensor Loss, IReadOnlyDictionary<string, HostTensor> Outputs);
@@ -338,25 +386,31 @@ public sealed class TorchSiglipModel : ISiglipModel
     /// <inheritdoc/>
     public HostTensor EmbedImages(HostTensor pixelValues)
     {
-        var v = Config.Vision;
-        if (pixelValues.Rank != 4 || pixelValues.Shape[1] != v.NumChannels || pixelValues.Shape[2] != v.ImageSize || pixelValues.Shape[3] != v.ImageSize)
-            throw new ArgumentException($"pixel_values has shape {HostTensor.ShapeToString(pixelValues.Shape)}; expected [B, {v.NumChannels}, {v.ImageSize}, {v.ImageSize}].");
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var pixels = HostTensors.ToTorch(pixelValues, Precision.ParameterType, Device);
-        var (_, pooled) = _module.vision_model.call(pixels);
-        return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
+        return TorchMemory.Guard(() =>
+        {
+            var v = Config.Vision;
+            if (pixelValues.Rank != 4 || pixelValues.Shape[1] != v.NumChannels || pixelValues.Shape[2] != v.ImageSize || pixelValues.Shape[3] != v.ImageSize)
+                throw new ArgumentException($"pixel_values has shape {HostTensor.ShapeToString(pixelValues.Shape)}; expected [B, {v.NumChannels}, {v.ImageSize}, {v.ImageSize}].");
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var pixels = HostTensors.ToTorch(pixelValues, Precision.ParameterType, Device);
+            var (_, pooled) = _module.vision_model.call(pixels);
+            return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
+        }, DeviceName, $"embedding {pixelValues.Shape[0]:N0} images", TorchMemory.SmallerBatch(pixelValues.Shape[0]));
     }
 
     /// <inheritdoc/>
     public HostTensor EmbedTexts(TokenIds inputIds)
     {
-        CheckIds(inputIds);
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var ids = HostTensors.ToTorch(inputIds, Device);
-        var (_, pooled) = _module.text_model.call(ids);
-        return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
+        return TorchMemory.Guard(() =>
+        {
+            CheckIds(inputIds);
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var ids = HostTensors.ToTorch(inputIds, Device);
+            var (_, pooled) = _module.text_model.call(ids);
+            return HostTensors.ToHost(TorchLoss.Normalize(Precision.Master(pooled), 0.0));
+        }, DeviceName, $"embedding {inputIds.Batch:N0} texts", TorchMemory.SmallerBatch(inputIds.Batch));
     }
 
     /// <summary>Frees the module's and the optimizer's device tensors.</summary>

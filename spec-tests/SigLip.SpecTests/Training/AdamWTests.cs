@@ -176,8 +176,11 @@ public sealed class AdamWTests(ITestOutputHelper output)
         var specs = new[] { Weight("w", 2) };
         var parameters = new NamedTensors { { "w", new Tensor([2], [1.0, 2.0]) } };
         var adam = new AdamW(specs);
-        var ex = Assert.Throws<ArithmeticException>(() => adam.Step(parameters, new NamedTensors { { "w", new Tensor([2], [double.NaN, 0]) } }, new AdamWSettings(), 0.1));
+        // An ArithmeticException that names the tensor (NonFiniteTensorException), so the trainer can say where.
+        var ex = Assert.Throws<NonFiniteTensorException>(() => adam.Step(parameters, new NamedTensors { { "w", new Tensor([2], [double.NaN, 0]) } }, new AdamWSettings(), 0.1));
+        Assert.IsAssignableFrom<ArithmeticException>(ex);
         Assert.Contains("NaN", ex.Message);
+        Assert.Equal("w", ex.TensorName);
         Assert.Equal([1.0, 2.0], parameters["w"].Data);
         Assert.Equal(0, adam.StepCount);
     }

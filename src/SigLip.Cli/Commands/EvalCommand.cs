@@ -38,6 +38,10 @@ internal static class EvalCommand
             var watch = Stopwatch.StartNew();
             if (parse.GetValue(report) is { } reportPath) AtomicFile.CheckWritable(reportPath); // refused before the evaluation, not after
             string folder = ResolveCheckpoint(parse.GetValue(checkpoint)!);
+            // The built-in test images are all held at once: refuse a count that cannot fit before loading anything.
+            if (parse.GetValue(data) is null)
+                BuiltInEvaluation.CheckFits(parse.GetValue(perClass), new ShapesDatasetOptions(ImageSize: HfConfig.Read(Path.Combine(folder, HfCheckpoint.ConfigFileName)).Vision.ImageSize),
+                    maxBytes: null, "--images-per-class");
             var loaded = HfCheckpoint.Load(folder);
             var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);
             using var started = backendOptions.Start(parse);

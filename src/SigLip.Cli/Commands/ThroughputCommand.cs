@@ -59,10 +59,16 @@ internal static class ThroughputCommand
         var config = ConfigByName(configName);
         int batch = batchOption ?? (provider.IsCuda ? 256 : 8);
         if (batch < 1) throw new ArgumentException($"--batch must be at least 1, got {batch}.");
-        // On the CPU the step's activations live in this machine's memory: refuse a batch that cannot fit before
-        // libtorch tries to allocate it (it used to crash the process). On a GPU libtorch reports its own out-of-memory.
+        // Refuse a batch that cannot fit before libtorch tries to allocate it: on the CPU against this machine's memory
+        // (it used to crash the process), on a GPU against its free memory as NVML reports it (where NVML is absent the
+        // check is skipped, and says so, and libtorch's out-of-memory is translated by the backend instead).
         if (!provider.IsCuda)
             ModelSize.CheckTrainingFits(config, batch, options.DType == DType.Float64 ? 8 : 4, maxBytes: null, option: "--batch");
+        else
+        {
+            int gpu = options.DeviceIndex ?? 0;
+            Console.WriteLine(ModelSize.CheckTrainingFitsGpu(config, batch, options.DType ?? DType.Float32, GpuInfo.FreeBytes(gpu), $"GPU {gpu}"));
+        }
 
         var probe = provider.Probe(options.LibTorchPath);
         if (!probe.CanStart) throw new BackendUnavailableException($"Backend '{provider.Name}' cannot start on this machine: {probe.Reason}");
@@ -100,11 +106,11 @@ internal static class ThroughputCommand
         Sample();
 
         double stepMs = seconds / steps * 1000;
-        double pairsPerSecond = batch * steps / seconds;
+        double pairsPerSecond = (double)batch * steps / seconds; // not batch * steps in int: that overflows past 2^31 pairs
         var flops = TrainingFlops.PerPair(config, batch);
         double achieved = flops.Total * pairsPerSecond;
         double matmulPeak = MeasureMatmulPeak(backend);
-        Console.WriteLine($"loss after {warmup + steps} steps {finalLoss:F4} (finite: {float.IsFinite(finalLoss)})");
+        Console.WriteLine($"loss after {(long)warmup + steps} steps {finalLoss:F4} (finite: {float.IsFinite(finalLoss)})");
         Console.WriteLine($"step {stepMs:F1} ms = {pairsPerSecond:N0} pairs/s ({steps} timed steps after {warmup} warm-up)");
         if (provider.IsCuda)
         {

@@ -178,6 +178,9 @@ internal static class TrainCommand
                 throw new ArgumentException($"{string.Join(", ", fixedByCheckpoint)} cannot change when resuming: a resumed run continues with its saved settings (only --steps may extend it).");
         }
 
+        // Sizes first (issue 15): every step's loss is kept in memory and in trainer_state.json.
+        if (o.Steps is int steps) ModelSize.CheckSteps(steps, o.MaxMemory);
+
         using var backend = CliBackends.Registry().Start(o.Backend, o.BackendOptions);
         AnsiConsole.MarkupLine($"Backend [bold]{Markup.Escape(backend.Name)}[/] on {Markup.Escape(backend.Device)}, {Markup.Escape(backend.DType.Name())}.");
         GoldenGate(backend, o);
@@ -193,7 +196,7 @@ internal static class TrainCommand
         if (o.Resume is null) ModelSize.CheckTrainingFits(shapeSource, (int)(((long)globalBatch + ranks - 1) / ranks), backend.DType == DType.Float64 ? 8 : 4, o.MaxMemory);
         var (trainData, tokenizer) = OpenData(o, shapeSource);
         using var trainer = ReportingSkips(trainData, () => o.Resume is not null
-            ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator)
+            ? Trainer.Resume(backend, o.Resume, trainData, tokenizer, o.Out, o.Steps, communicator, o.MaxMemory)
             : StartFresh(backend, o, trainData, tokenizer, o.Out ?? DefaultRunFolder(communicator), communicator));
         string runFolder = trainer.OutputFolder!;
         // The loss curve is written after training and `latest` after the first save: a path that cannot take them (a folder,

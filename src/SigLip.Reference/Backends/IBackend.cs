@@ -156,8 +156,8 @@ public sealed record AdamWSettings(
     {
         if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentException($"AdamW: beta1 must be in [0, 1), got {Beta1}.");
         if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentException($"AdamW: beta2 must be in [0, 1), got {Beta2}.");
-        if (!(Epsilon > 0)) throw new ArgumentException($"AdamW: epsilon must be positive, got {Epsilon}.");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"AdamW: weight decay must be non-negative, got {WeightDecay}.");
+        if (!(Epsilon > 0) || !double.IsFinite(Epsilon)) throw new ArgumentException($"AdamW: epsilon must be finite and positive, got {Epsilon}.");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentException($"AdamW: weight decay must be finite and non-negative, got {WeightDecay}.");
         if (double.IsNaN(MaxGradNorm)) throw new ArgumentException("AdamW: max gradient norm is NaN.");
         if (!(learningRate >= 0) || !double.IsFinite(learningRate)) throw new ArgumentException($"AdamW: learning rate must be finite and non-negative, got {learningRate}.");
     }
@@ -244,7 +244,11 @@ public interface ISiglipModel : IDisposable
     /// </summary>
     void AllReduceGradients(Distributed.ICommunicator communicator);
 
-    /// <summary>Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.</summary>
+    /// <summary>
+    /// Clips the gradients to the global norm, then takes one AdamW step. Returns the norm before clipping.
+    /// Throws <see cref="Training.NonFiniteTensorException"/> naming the first gradient that is not finite (nothing
+    /// changed), or the first parameter the step made NaN or infinite (the model should then be discarded).
+    /// </summary>
     double OptimizerStep(AdamWSettings settings, double learningRate);
 
     /// <summary>Copies of all parameters, by HF name, in <see cref="ParameterLayout"/> order.</summary>

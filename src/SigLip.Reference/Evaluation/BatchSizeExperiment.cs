@@ -52,7 +52,25 @@ public sealed record BatchSizeExperimentSettings(
         if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentException($"Warmup fraction must be in [0, 1), got {WarmupFraction}.");
         if (EvalImagesPerClass < 1) throw new ArgumentException($"Evaluation images per class must be at least 1, got {EvalImagesPerClass}.");
         if (Parallel < 1) throw new ArgumentException($"Parallel runs must be at least 1, got {Parallel}.");
+
+        // Sizes (issue 15), before anything is planned or allocated: the longest run's loss history ...
+        int smallest = BatchSizeList.Min();
+        long steps = PairsPerRun / smallest;
+        if (steps > ModelSize.MaxSteps)
+            throw new ModelSizeException($"--pairs {PairsPerRun:N0}: {steps:N0} steps per run at batch size {smallest}, over the {ModelSize.MaxSteps:N0} steps a run can record; " +
+                                         $"use --pairs {(long)ModelSize.MaxSteps * smallest:N0} or less.");
+        ModelSize.CheckSteps(steps, maxBytes: null, option: $"--pairs {PairsPerRun:N0} / batch size {smallest}, the steps per run");
+        // ... and the plan: one entry and one result per run.
+        long runs = (long)Seeds * BatchSizeList.Count * 2;
+        long perSeed = BatchSizeList.Count * 2L * BytesPerPlannedRun;
+        long fitsSeeds = Math.Min(int.MaxValue / (BatchSizeList.Count * 2L), ModelSize.AvailableBytes() / perSeed);
+        if (Seeds > fitsSeeds)
+            throw new ModelSizeException($"--seeds {Seeds:N0}: {runs:N0} runs ({BatchSizeList.Count} batch size(s) x 2 losses x {Seeds:N0} seeds) cannot be planned in the memory " +
+                                         $"available to this process or counted in an int; use --seeds {fitsSeeds:N0} or less.");
     }
+
+    /// <summary>Bytes one run takes in the plan and the results (its plan entry and its <see cref="BatchSizeRun"/>), rounded up.</summary>
+    private const int BytesPerPlannedRun = 256;
 }
 
 /// <summary>One training run of the experiment and how it scored.</summary>
@@ -190,6 +208,12 @@ public static class BatchSizeExperiment
         var data = new ShapesDataset(new ShapesDatasetOptions(ImageSize: config.Vision.ImageSize, Split: ShapesSplit.Train));
         var evaluation = new BuiltInEvaluationSettings(ExamplesPerClass: settings.EvalImagesPerClass, Seed: settings.EvalSeed,
             Data: new ShapesDatasetOptions(ImageSize: config.Vision.ImageSize), RecallKs: [1]);
+        // Before the first run trains, not after: the largest batch in every parallel run at once, and each run's evaluation images.
+        int concurrent = (int)Math.Min(settings.Parallel, (long)settings.Seeds * settings.BatchSizeList.Count * 2);
+        string share = $"available to each of {concurrent} parallel run(s) (--parallel)";
+        ModelSize.CheckTrainingFits(config, settings.BatchSizeList.Max(), backend.DType == DType.Float64 ? 8 : 4, maxBytes: null, option: "--batch-sizes",
+            availableBytes: ModelSize.AvailableBytes() / concurrent, availableName: share);
+        BuiltInEvaluation.CheckFits(settings.EvalImagesPerClass, evaluation.Data!, maxBytes: null, "--eval-images-per-class", ModelSize.AvailableBytes() / concurrent, share);
         var plan = (from seed in Enumerable.Range(0, settings.Seeds)
                     from batchSize in settings.BatchSizeList
                     from loss in new[] { LossKind.Sigmoid, LossKind.Softmax }

@@ -1,5 +1,6 @@
 using SigLip.Reference.Backends;
 using SigLip.Reference.Data.BuiltIn;
+using SigLip.Reference.Models;
 
 namespace SigLip.Reference.Evaluation;
 
@@ -30,8 +31,9 @@ public static class BuiltInEvaluation
     {
         ArgumentNullException.ThrowIfNull(model);
         settings ??= new BuiltInEvaluationSettings();
-        if (settings.ExamplesPerClass < 1) throw new ArgumentOutOfRangeException(nameof(settings), settings.ExamplesPerClass, "ExamplesPerClass must be at least 1.");
+        if (settings.ExamplesPerClass < 1) throw new ArgumentException($"Images per class (--images-per-class) must be at least 1, got {settings.ExamplesPerClass}.");
         var data = settings.Data ?? new ShapesDatasetOptions(ImageSize: model.Config.Vision.ImageSize);
+        CheckFits(settings.ExamplesPerClass, data, maxBytes: null, option: "ExamplesPerClass");
         if (data.ImageSize != model.Config.Vision.ImageSize)
             throw new ArgumentException($"The built-in data is {data.ImageSize}x{data.ImageSize} but the model takes {model.Config.Vision.ImageSize}x{model.Config.Vision.ImageSize} images; evaluate with the image size it was trained on.");
         int textLength = settings.MaxTextLength ?? model.Config.Text.MaxPositionEmbeddings;
@@ -53,5 +55,21 @@ public static class BuiltInEvaluation
 
         var retrieval = RetrievalEvaluator.Evaluate(model, tokenizer, testExamples, textLength, settings.RecallKs, settings.BatchSize);
         return new EvaluationReport(test.Description, zeroShot, unseen, retrieval);
+    }
+
+    /// <summary>
+    /// Refuses <paramref name="examplesPerClass"/> before any image is drawn when the test images of every class
+    /// and, while they are still held, those of the held-out classes would not fit in memory (<see cref="ModelSize.CheckImagesFit"/>);
+    /// the message names <paramref name="option"/> (the CLI's <c>--images-per-class</c> or <c>--eval-images-per-class</c>).
+    /// </summary>
+    /// <param name="availableBytes">The memory to plan with; null: what is available to this process.</param>
+    /// <param name="availableName">What <paramref name="availableBytes"/> is, in words.</param>
+    public static void CheckFits(int examplesPerClass, ShapesDatasetOptions data, long? maxBytes, string option, long? availableBytes = null,
+        string availableName = "available to this process")
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var test = new ShapesDataset(data with { Split = ShapesSplit.Test });
+        long classes = test.ClassNames.Count + (data.HoldOutCombinations ? test.HeldOutClassNames.Count : 0);
+        ModelSize.CheckImagesFit(examplesPerClass, classes, 3L * data.ImageSize * data.ImageSize, maxBytes, option, availableBytes, availableName);
     }
 }

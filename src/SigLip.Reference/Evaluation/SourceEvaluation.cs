@@ -35,7 +35,8 @@ public static class SourceEvaluation
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(source);
         settings ??= new SourceEvaluationSettings();
-        if (settings.Limit < 1) throw new ArgumentOutOfRangeException(nameof(settings), settings.Limit, "The evaluation limit must be at least 1 example.");
+        // One line (an ArgumentOutOfRangeException's message adds the parameter and the value on lines of their own).
+        if (settings.Limit < 1) throw new ArgumentException($"The evaluation limit (--limit) must be at least 1 example, got {settings.Limit}.");
         if (source.ImageSize != model.Config.Vision.ImageSize || source.Channels != model.Config.Vision.NumChannels)
             throw new ArgumentException($"{source.Description} gives {source.Channels}x{source.ImageSize}x{source.ImageSize} images but the model takes {model.Config.Vision.NumChannels}x{model.Config.Vision.ImageSize}x{model.Config.Vision.ImageSize}.");
         int textLength = settings.MaxTextLength ?? model.Config.Text.MaxPositionEmbeddings;

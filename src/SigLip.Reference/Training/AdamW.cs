@@ -84,12 +84,17 @@ public sealed class AdamW
     /// then takes one AdamW step on <paramref name="parameters"/> in place. Returns the norm before clipping.
     /// A non-finite gradient norm throws before anything is changed.
     /// </summary>
+    /// <exception cref="NonFiniteTensorException">
+    /// A gradient is NaN or infinite (or the norm overflows): names the first such gradient, nothing is changed. Or a
+    /// parameter became NaN or infinite in this step (e.g. a learning rate or weight decay far too large): names the first
+    /// such parameter; every parameter has been updated, so the model should be discarded (a checkpoint saved before is intact).
+    /// </exception>
     public double Step(NamedTensors parameters, IReadOnlyDictionary<string, Tensor> gradients, AdamWSettings settings, double learningRate)
     {
         Validate(settings, learningRate);
         double norm = GradientNorm(gradients);
         if (double.IsNaN(norm))
-            throw new ArithmeticException($"AdamW: the gradient holds NaN or infinite values (at optimizer step {StepCount + 1}); no parameter was changed.");
+            throw NonFiniteGradient(_trainable.Select(spec => (spec.Name, Gradient(gradients, spec).Data)), StepCount + 1);
         double clip = 1.0;
         if (settings.MaxGradNorm > 0)
         {
@@ -103,6 +108,7 @@ public sealed class AdamW
         double stepSize = learningRate / biasCorrection1;
         double biasCorrection2Sqrt = Math.Sqrt(biasCorrection2);
 
+        (string Name, int Index, double Value)? firstNonFinite = null;
         foreach (var spec in _trainable)
         {
             var p = Parameter(parameters, spec).Data;
@@ -119,9 +125,40 @@ public sealed class AdamW
                 v[i] = settings.Beta2 * v[i] + (1 - settings.Beta2) * gi * gi;
                 double denominator = Math.Sqrt(v[i]) / biasCorrection2Sqrt + settings.Epsilon;
                 p[i] -= stepSize * (m[i] / denominator);
+                // The check costs one compare on a number already in a register; the step finishes either way,
+                // so that every parameter is updated alike, and the first bad one is named afterwards.
+                if (!double.IsFinite(p[i]) && firstNonFinite is null) firstNonFinite = (spec.Name, i, p[i]);
             }
         }
+        if (firstNonFinite is var (name, index, value))
+            throw new NonFiniteTensorException(
+                $"AdamW: parameter '{name}' became {value} (flat index {index}) at optimizer step {StepCount} (learning rate {learningRate:G3}, weight decay {settings.WeightDecay:G3}); " +
+                "the update overflowed: lower the learning rate or the weight decay.", name, isGradient: false);
         return norm;
+    }
+
+    /// <summary>
+    /// The exception for a gradient norm that is not finite: names the first gradient tensor, in layout order, holding
+    /// NaN or an infinity, or, when every element is finite, says that the norm itself overflowed and names the largest.
+    /// Every backend's optimizer reports through it (it scans only after the norm has failed).
+    /// </summary>
+    public static NonFiniteTensorException NonFiniteGradient(IEnumerable<(string Name, double[] Data)> gradients, long step)
+    {
+        ArgumentNullException.ThrowIfNull(gradients);
+        (string Name, double Value) largest = ("", 0);
+        foreach (var (name, data) in gradients)
+        {
+            for (int i = 0; i < data.Length; i++)
+            {
+                if (!double.IsFinite(data[i]))
+                    return new NonFiniteTensorException(
+                        $"AdamW: the gradient of '{name}' is {data[i]} (flat index {i}) at optimizer step {step}, the first gradient that is not finite; no parameter was changed.", name, isGradient: true);
+                if (Math.Abs(data[i]) > Math.Abs(largest.Value)) largest = (name, data[i]);
+            }
+        }
+        return new NonFiniteTensorException(
+            $"AdamW: the global gradient norm overflows at optimizer step {step} although every gradient is finite (the largest is {largest.Value:G6} in '{largest.Name}'); no parameter was changed.",
+            largest.Name, isGradient: true);
     }
 
     /// <summary>
@@ -213,4 +250,16 @@ public sealed class AdamW
             throw new ArgumentException($"AdamW: gradient of '{spec.Name}' has shape {Tensor.ShapeToString(g.Shape)}, expected {Tensor.ShapeToString(spec.Shape)}.");
         return g;
     }
+}
+
+/// <summary>
+/// An optimizer step met a NaN or an infinity: in a gradient (before anything changed) or in a parameter it produced.
+/// An <see cref="ArithmeticException"/>; the trainer turns it into a <see cref="TrainingDivergedException"/> naming the step.
+/// </summary>
+public sealed class NonFiniteTensorException(string message, string tensorName, bool isGradient) : ArithmeticException(message)
+{
+    /// <summary>The HF name of the parameter whose gradient or value is not finite.</summary>
+    public string TensorName { get; } = tensorName;
+    /// <summary>True: the gradient of <see cref="TensorName"/>; false: the parameter itself, after the update.</summary>
+    public bool IsGradient { get; } = isGradient;
 }

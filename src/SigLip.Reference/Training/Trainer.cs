@@ -126,13 +126,17 @@ public sealed class Trainer : IDisposable
     /// from the resumed step on). Checkpoints go to <paramref name="outputFolder"/>, by default the
     /// run folder the checkpoint is in.
     /// </summary>
+    /// <param name="maxMemory">The most memory the run may plan to use (<c>--max-memory</c>); the memory available is always checked.</param>
     public static Trainer Resume(IBackend backend, string checkpoint, IImageTextSource data, ITextTokenizer tokenizer,
-        string? outputFolder = null, int? steps = null, ICommunicator? communicator = null)
+        string? outputFolder = null, int? steps = null, ICommunicator? communicator = null, long? maxMemory = null)
     {
         var loaded = TrainingCheckpoint.Load(checkpoint);
         var settings = steps is int s ? loaded.State.Settings with { Steps = s } : loaded.State.Settings;
         settings.Validate();
-        if (communicator is not null) RowsFor(settings, communicator);
+        var rows = communicator is not null ? RowsFor(settings, communicator) : (Start: 0, Count: settings.BatchSize);
+        // The batch size comes from the checkpoint's file: check that its step fits before any batch is allocated.
+        ModelSize.CheckTrainingFits(loaded.Config, rows.Count, backend.DType == DType.Float64 ? 8 : 4, maxMemory,
+            option: $"settings.batch_size of checkpoint '{loaded.Folder}'");
         if (loaded.State.Step > settings.Steps)
             throw new ArgumentException($"Checkpoint '{loaded.Folder}' is at step {loaded.State.Step}, beyond the run's {settings.Steps} steps.");
         if (!string.Equals(loaded.State.DataDescription, data.Description, StringComparison.Ordinal))
@@ -249,7 +253,9 @@ public sealed class Trainer : IDisposable
             }
             catch (ArithmeticException ex)
             {
-                throw Diverged($"The gradient is not finite at step {step} of {totalSteps} (loss {result.Loss})", step, ex);
+                // The optimizer names the first gradient (nothing changed) or parameter (updated) that is not finite.
+                string what = ex is NonFiniteTensorException { IsGradient: false } ? "A parameter is not finite after" : "The gradient is not finite at";
+                throw Diverged($"{what} step {step} of {totalSteps} (loss {result.Loss}): {ex.Message.TrimEnd('.')}", step, ex);
             }
             if (!double.IsFinite(gradientNorm))
                 throw Diverged($"The gradient norm is {gradientNorm} at step {step} of {totalSteps} (loss {result.Loss})", step, null);

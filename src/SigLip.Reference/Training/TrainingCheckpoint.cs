@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using SigLip.Reference.Backends;
 using SigLip.Reference.IO;
 using SigLip.Reference.Models;
 
@@ -26,6 +27,64 @@ public sealed record TrainingState(
 {
     /// <summary>The trainer_state.json format this version writes and reads.</summary>
     public const int CurrentFormat = 1;
+
+    /// <summary>
+    /// Range-checks a state read from <paramref name="statePath"/> before a resume trusts any of it, so that a damaged
+    /// or hand-edited file is refused in one line naming the field, its value and the valid range, instead of a
+    /// resume that hangs (a data position that skips billions of examples) or fails deep inside training:
+    /// the format version; settings, data and losses present; the settings valid (<see cref="TrainingSettings.Validate"/>);
+    /// 0 &lt;= step &lt;= settings.steps; one finite loss per step; dtype a known name; backend and data description
+    /// present; and the data position exactly what <see cref="Step"/> steps of <c>batch_size</c> examples reach:
+    /// every step draws one whole global batch, so after s steps s x batch_size examples were drawn, in epoch 0
+    /// (index = s x batch_size) or, for a finite source, over <c>epoch</c> whole epochs of at least one example
+    /// each plus <c>index</c> (1 &lt;= index and epoch + index &lt;= s x batch_size).
+    /// </summary>
+    /// <exception cref="InputFormatException">The first field out of range, naming the file.</exception>
+    public void Validate(string statePath)
+    {
+        InputFormatException Bad(string what) => new($"{statePath}: {what}", statePath);
+        if (FormatVersion != CurrentFormat)
+            throw Bad($"format_version {FormatVersion}, this program reads {CurrentFormat}.");
+        if (Settings is null || Data is null || Losses is null)
+            throw Bad("missing field(s) settings, data or losses.");
+        try
+        {
+            Settings.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw Bad($"settings: {ex.Message}");
+        }
+        if (Step < 0 || Step > Settings.Steps)
+            throw Bad($"step {Step} is outside the run's steps; expected 0 to settings.steps = {Settings.Steps}.");
+        if (Losses.Count != Step)
+            throw Bad($"step {Step} but {Losses.Count} losses recorded; expected one loss per step.");
+        for (int i = 0; i < Losses.Count; i++)
+            if (!double.IsFinite(Losses[i]))
+                throw Bad($"losses[{i}] (step {i + 1}) is {Losses[i]}; a recorded loss is always finite (training stops before a non-finite one is kept).");
+        try
+        {
+            DTypes.Parse(DType);
+        }
+        catch (ArgumentException ex)
+        {
+            throw Bad($"dtype: {ex.Message}");
+        }
+        if (string.IsNullOrWhiteSpace(Backend) || Backend.Length > 100 || Backend.Any(char.IsControl))
+            throw Bad($"backend '{Backend}' is not a backend name; expected a name such as reference, managed or torch.");
+        if (DataDescription is null)
+            throw Bad("missing field data_description.");
+
+        long drawn = (long)Step * Settings.BatchSize; // at most 30 million steps of an int batch: no overflow
+        var (epoch, index) = (Data.Epoch, Data.Index);
+        if (epoch < 0 || epoch > drawn)
+            throw Bad($"data.epoch {epoch} is outside 0 to {drawn:N0} (step {Step} x batch_size {Settings.BatchSize}: the examples drawn so far, each epoch at least one).");
+        if (epoch == 0 && index != drawn)
+            throw Bad($"data.index {index} in epoch 0, but step {Step} x batch_size {Settings.BatchSize} = {drawn:N0} examples have been drawn; expected data.index {drawn}.");
+        if (epoch > 0 && (index < 1 || index > drawn - epoch))
+            throw Bad($"data.index {index} in epoch {epoch} is outside 1 to {drawn - epoch:N0} (step {Step} x batch_size {Settings.BatchSize} examples drawn, " +
+                      $"{epoch} whole epoch(s) of at least one example before it).");
+    }
 }
 
 /// <summary>A training checkpoint read back from disk.</summary>
@@ -173,13 +232,22 @@ public static class TrainingCheckpoint
         {
             throw new InvalidDataException($"{statePath}: not a valid trainer state ({ex.Message}).", ex);
         }
-        if (state.FormatVersion != TrainingState.CurrentFormat)
-            throw new InvalidDataException($"{statePath}: format_version {state.FormatVersion}, this program reads {TrainingState.CurrentFormat}.");
-        if (state.Settings is null || state.Data is null || state.Losses is null)
-            throw new InvalidDataException($"{statePath}: missing field(s) settings, data or losses.");
-        if (state.Losses.Count != state.Step)
-            throw new InvalidDataException($"{statePath}: step {state.Step} but {state.Losses.Count} losses recorded; expected one loss per step.");
+        state.Validate(statePath);
+        CheckOptimizerStep(optimizer, state, optimizerPath);
         return new LoadedTrainingCheckpoint(folder, model.Config, model.Parameters, optimizer, state);
+    }
+
+    /// <summary>
+    /// AdamW's step count is saved with the trainer's step and advances with it: any other value (1e300 is a whole
+    /// number too) would give the bias corrections of another run, or overflow the count, so it is refused here.
+    /// A missing 'step' is left to the optimizer's own check (<see cref="AdamW.CheckState"/>), which lists what is missing.
+    /// </summary>
+    private static void CheckOptimizerStep(IReadOnlyDictionary<string, Tensor> optimizer, TrainingState state, string optimizerPath)
+    {
+        if (!optimizer.TryGetValue(AdamW.StepName, out var step)) return;
+        if (step.Size != 1 || step.Data[0] != state.Step)
+            throw new InputFormatException($"{optimizerPath}: '{AdamW.StepName}' is {string.Join(", ", step.Data.Take(3).Select(x => x.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}, " +
+                                           $"but {StateFile} is at step {state.Step}; the two are saved together and must agree (one number, 0 to settings.steps = {state.Settings.Steps}).", optimizerPath);
     }
 
     private static bool IsComplete(string folder) =>

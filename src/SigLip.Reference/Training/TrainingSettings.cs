@@ -48,18 +48,26 @@ public sealed record TrainingSettings(
     public void Validate()
     {
         if (Steps <= 0) throw new ArgumentException($"steps must be positive, got {Steps}.");
+        // Every step's loss is kept and written to trainer_state.json: refuse a run whose history cannot be.
+        Models.ModelSize.CheckSteps(Steps, maxBytes: null, option: "steps");
         if (BatchSize < 2) throw new ArgumentException($"batch size must be at least 2 (a contrastive loss needs negatives), got {BatchSize}.");
         if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint-every must be 0 (only at the end) or positive, got {CheckpointEvery}.");
         if (KeepCheckpoints < 1) throw new ArgumentException($"keep-checkpoints must be at least 1, got {KeepCheckpoints}.");
         if (!double.IsFinite(InitialLogitScale) || !double.IsFinite(InitialLogitBias))
             throw new ArgumentException("initial logit scale and bias must be finite.");
+        // Enums read from a file (a checkpoint's settings) may hold any number.
+        if ((Locked & ~(LockedTowers.Image | LockedTowers.Text)) != 0)
+            throw new ArgumentException($"locked must be None, Image, Text or both (\"Image, Text\"), got {Locked}.");
         var loss = LossSettings;
+        if (!Enum.IsDefined(loss.Kind)) throw new ArgumentException($"loss kind must be Sigmoid or Softmax, got {loss.Kind}.");
+        if (!(loss.NormEpsilon >= 0) || !double.IsFinite(loss.NormEpsilon)) throw new ArgumentException($"loss norm epsilon must be finite and non-negative, got {loss.NormEpsilon}.");
         if (loss.Chunks < 1) throw new ArgumentException($"chunks must be at least 1, got {loss.Chunks}.");
         if (loss.Chunks > 1 && loss.Kind != LossKind.Sigmoid)
             throw new ArgumentException("chunks > 1 applies to the sigmoid loss only (the softmax loss needs whole rows).");
         if (BatchSize % loss.Chunks != 0)
             throw new ArgumentException($"batch size {BatchSize} must be divisible by chunks {loss.Chunks} (each simulated device holds batch/chunks pairs).");
         Schedule.Validate();
+        OptimizerSettings.Validate(LearningRate);
     }
 }
 
