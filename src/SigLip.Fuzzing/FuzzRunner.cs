@@ -146,8 +146,7 @@ public static class FuzzRunner
                 folder = $"(not written: {ex.Message})";
             }
         }
-        string stackTop = error?.StackTrace?.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0)?.TrimStart() ?? "(no stack)";
-        if (stackTop.StartsWith("at ", StringComparison.Ordinal)) stackTop = stackTop[3..];
+        string stackTop = error is null ? "(no stack)" : StackTop(error);
         return new FuzzFailure(
             target.Name, settings.Seed, index,
             hung ? "hang" : error!.GetType().FullName ?? error.GetType().Name,
@@ -155,6 +154,16 @@ public static class FuzzRunner
             hung ? "(still running)" : stackTop,
             preview, folder,
             $"siglip fuzz --format {target.Name} --seed {settings.Seed} --case {index}");
+    }
+
+    /// <summary>The throwing frame, and the first frame in the project's code when that is not it.</summary>
+    private static string StackTop(Exception error)
+    {
+        var frames = (error.StackTrace ?? "").Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0)
+            .Select(l => l.StartsWith("at ", StringComparison.Ordinal) ? l[3..] : l).ToList();
+        if (frames.Count == 0) return "(no stack)";
+        var ours = frames.FirstOrDefault(f => f.StartsWith("SigLip.", StringComparison.Ordinal));
+        return ours is null || ours == frames[0] ? frames[0] : $"{frames[0]}\n  at {ours}";
     }
 
     private static string OneLine(string s) => s.Replace("\r", "\\r").Replace("\n", "\\n");

@@ -41,6 +41,20 @@ public static class JsonMutations
     /// <summary>One structural change of a JSON document; null when <paramref name="json"/> does not parse (the caller then mutates bytes).</summary>
     public static byte[]? Mutate(byte[] json, FuzzRandom rng)
     {
+        try
+        {
+            return MutateCore(json, rng);
+        }
+        // JsonNode reads lazily: a duplicate key or an escaped lone surrogate in the input surfaces only
+        // when the node is walked or written back. Such an input is left to the byte mutations.
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[]? MutateCore(byte[] json, FuzzRandom rng)
+    {
         JsonNode? root;
         try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 256 }); }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException) { return null; }

@@ -42,9 +42,20 @@ public static class SafeTensorsMutations
 
     private static byte[]? TamperEntry(byte[] header, FuzzRandom rng)
     {
-        JsonObject? root;
-        try { root = JsonNode.Parse(header) as JsonObject; }
-        catch (Exception) { return null; } // the header is already broken: let the byte mutations have it
+        try
+        {
+            return TamperEntryCore(header, rng);
+        }
+        // The header is already broken (JsonNode reads lazily, so this can surface late): let the byte mutations have it.
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[]? TamperEntryCore(byte[] header, FuzzRandom rng)
+    {
+        var root = JsonNode.Parse(header) as JsonObject;
         if (root is null) return null;
         var tensors = root.Where(p => p.Key != "__metadata__" && p.Value is JsonObject).Select(p => (JsonObject)p.Value!).ToList();
         if (tensors.Count == 0) return null;
@@ -67,7 +78,7 @@ public static class SafeTensorsMutations
                     offsets[0] = checked((long)offsets[0]! + shift);
                     offsets[1] = checked((long)offsets[1]! + shift);
                 }
-                catch (Exception) { return null; }
+                catch (OverflowException) { return null; }
                 break;
             }
             case 2: // one dimension
