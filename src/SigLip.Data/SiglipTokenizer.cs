@@ -50,7 +50,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
     {
         Model = model;
         if (model.ModelType != 1)
-            throw new NotSupportedException($"{model.Source}: SentencePiece model type {model.ModelType} ({ModelTypeName(model.ModelType)}); SigLIP's spiece.model is a unigram model (type 1), the only kind this tokenizer supports.");
+            throw new InputFormatException($"{model.Source}: SentencePiece model type {model.ModelType} ({ModelTypeName(model.ModelType)}); SigLIP's spiece.model is a unigram model (type 1), the only kind this tokenizer supports.", model.Source);
         CheckId(model, "unk_id", model.UnkId, PieceType.Unknown, required: true);
         CheckId(model, "eos_id", model.EosId, PieceType.Control, required: true);
         byte[] bytes = model.Bytes;
@@ -189,11 +189,11 @@ public sealed class SiglipTokenizer : ITextTokenizer
     {
         if (id < 0 || id >= m.Pieces.Count)
         {
-            if (required) throw new InvalidDataException($"{m.Source}: trainer_spec.{name} is {id}, outside the vocabulary of {m.Pieces.Count} pieces; SigLIP needs it.");
+            if (required) throw new InputFormatException($"{m.Source}: trainer_spec.{name} is {id}, outside the vocabulary of {m.Pieces.Count} pieces; SigLIP needs it.", m.Source);
             return;
         }
         if (m.Pieces[id].Type != expected)
-            throw new InvalidDataException($"{m.Source}: trainer_spec.{name} = {id} names piece '{m.Pieces[id].Piece}' of type {m.Pieces[id].Type}; expected a piece of type {expected}.");
+            throw new InputFormatException($"{m.Source}: trainer_spec.{name} = {id} names piece '{m.Pieces[id].Piece}' of type {m.Pieces[id].Type}; expected a piece of type {expected}.", m.Source);
     }
 
     private static string ModelTypeName(int type) => type switch { 1 => "unigram", 2 => "BPE", 3 => "word", 4 => "char", _ => "unknown" };
