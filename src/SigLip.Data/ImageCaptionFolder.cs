@@ -62,9 +62,9 @@ public sealed class ImageCaptionFolder : IImageTextSource
         if (File.Exists(classesPath))
         {
             var names = File.ReadLines(classesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-            if (names.Count == 0) throw new InvalidDataException($"{classesPath} holds no class names (expected one a line).");
+            if (names.Count == 0) throw new InputFormatException($"{classesPath} holds no class names (expected one a line).", classesPath);
             var dup = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1);
-            if (dup is not null) throw new InvalidDataException($"{classesPath}: class '{dup.Key}' is listed twice.");
+            if (dup is not null) throw new InputFormatException($"{classesPath}: class '{dup.Key}' is listed twice; list each class once.", classesPath);
             ClassNames = names;
             _classSet = [.. names];
         }
@@ -164,27 +164,40 @@ public sealed class ImageCaptionFolder : IImageTextSource
         catch (JsonException ex) { return (null, $"not valid JSON ({ex.Message}); expected {{\"image\": \"relative/path.jpg\", \"caption\": \"...\"}}"); }
         using (doc)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return (null, $"a JSON {root.ValueKind} where an object {{\"image\": ..., \"caption\": ...}} was expected");
-            string? Field(string name, out string? problem)
+            ((string Image, string Caption, string? Class)? Fields, string? Problem) read;
+            try
             {
-                problem = null;
-                if (!root.TryGetProperty(name, out var v)) { problem = $"missing field \"{name}\""; return null; }
-                if (v.ValueKind != JsonValueKind.String) { problem = $"field \"{name}\" is a {v.ValueKind}, expected a string"; return null; }
-                return v.GetString();
+                read = ReadJsonFields(doc.RootElement);
             }
-            var image = Field("image", out var p1);
-            if (image is null) return (null, p1);
-            var caption = Field("caption", out var p2);
-            if (caption is null) return (null, p2);
-            string? cls = null;
-            if (root.TryGetProperty("class", out var c))
+            catch (InvalidOperationException ex) // System.Text.Json cannot convert a string: an escaped lone surrogate such as "\ud800"
             {
-                if (c.ValueKind != JsonValueKind.String) return (null, $"field \"class\" is a {c.ValueKind}, expected a string");
-                cls = c.GetString();
+                return (null, $"a string that is not valid Unicode text ({ex.Message}); strings must not hold unpaired surrogate escapes such as \\ud800");
             }
-            return MakeEntry(lineNumber, image, caption, cls);
+            return read.Fields is { } f ? MakeEntry(lineNumber, f.Image, f.Caption, f.Class) : (null, read.Problem);
         }
+    }
+
+    private static ((string Image, string Caption, string? Class)?, string?) ReadJsonFields(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object) return (null, $"a JSON {root.ValueKind} where an object {{\"image\": ..., \"caption\": ...}} was expected");
+        string? Field(string name, out string? problem)
+        {
+            problem = null;
+            if (!root.TryGetProperty(name, out var v)) { problem = $"missing field \"{name}\""; return null; }
+            if (v.ValueKind != JsonValueKind.String) { problem = $"field \"{name}\" is a {v.ValueKind}, expected a string"; return null; }
+            return v.GetString();
+        }
+        var image = Field("image", out var p1);
+        if (image is null) return (null, p1);
+        var caption = Field("caption", out var p2);
+        if (caption is null) return (null, p2);
+        string? cls = null;
+        if (root.TryGetProperty("class", out var c))
+        {
+            if (c.ValueKind != JsonValueKind.String) return (null, $"field \"class\" is a {c.ValueKind}, expected a string");
+            cls = c.GetString();
+        }
+        return ((image, caption, cls), null);
     }
 
     private (Entry?, string?) ParseTsv(string line, int lineNumber)
