@@ -11,6 +11,7 @@ namespace SigLip.Fuzzing;
 /// <param name="FailureFolder">Where the files of failing cases are written; null: the temporary folder's siglip-fuzz-failures.</param>
 /// <param name="MaxFailuresKept">Failures kept in full (with files) per format; all are counted.</param>
 /// <param name="ProgressSeconds">Seconds between progress lines (0: none).</param>
+/// <param name="EveryOutcome">Report every case's outcome and message through the progress callback (for replaying a few cases).</param>
 public sealed record FuzzSettings(
     long Seed = 1,
     long Cases = 1000,
@@ -18,7 +19,8 @@ public sealed record FuzzSettings(
     double CaseTimeoutSeconds = 20,
     string? FailureFolder = null,
     int MaxFailuresKept = 10,
-    double ProgressSeconds = 10);
+    double ProgressSeconds = 10,
+    bool EveryOutcome = false);
 
 /// <summary>A case whose outcome was neither success nor one of the project's typed errors.</summary>
 public sealed record FuzzFailure(
@@ -111,6 +113,8 @@ public static class FuzzRunner
                 : IsProjectError(error) ? error.GetType().Name
                 : UntypedPrefix + error.GetType().FullName;
             outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+            if (settings.EveryOutcome && progress is not null)
+                progress($"{target.Name} case {index}: {outcome}{(error is null ? "" : ": " + OneLine(error.Message))}");
             if (hung || (error is not null && !IsProjectError(error)))
             {
                 failureCount++;

@@ -20,8 +20,9 @@ internal static class FuzzCommand
         var timeout = new Option<double>("--timeout") { Description = "Seconds one case may run before it counts as a hang (a failure).", DefaultValueFactory = _ => 20 };
         var failures = new Option<string?>("--failures") { Description = "Folder for the files of failing cases (default: siglip-fuzz-failures in the temporary folder)." };
         var progress = new Option<double>("--progress") { Description = "Seconds between progress lines on stderr (0: none).", DefaultValueFactory = _ => 10 };
+        var verbose = new Option<bool>("--verbose") { Description = "Print every case's outcome with its message on stderr (use it with --case or a few --cases)." };
         var command = new Command("fuzz", "Fuzz the file parsers (safetensors, config.json, spiece.model, captions, golden manifest, trainer state, PNG, JPEG): every outcome must be a success or the project's own typed error.");
-        foreach (var o in new Option[] { format, cases, seed, oneCase, timeout, failures, progress }) command.Options.Add(o);
+        foreach (var o in new Option[] { format, cases, seed, oneCase, timeout, failures, progress, verbose }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var formats = FuzzTargets.Parse(parse.GetValue(format)!);
@@ -33,7 +34,7 @@ internal static class FuzzCommand
             if (!(seconds > 0)) throw new ArgumentException($"--timeout must be positive, got {seconds}.");
             var settings = new FuzzSettings(
                 Seed: parse.GetValue(seed), Cases: n, OnlyCase: only, CaseTimeoutSeconds: seconds,
-                FailureFolder: parse.GetValue(failures), ProgressSeconds: parse.GetValue(progress));
+                FailureFolder: parse.GetValue(failures), ProgressSeconds: parse.GetValue(progress), EveryOutcome: parse.GetValue(verbose));
             string? shared = FuzzTargets.FindShared(Directory.GetCurrentDirectory()) ?? FuzzTargets.FindShared(AppContext.BaseDirectory);
             Console.Out.WriteLine($"siglip fuzz: seed {settings.Seed}, {(only is null ? $"{n} cases" : $"case {only}")} per format, formats {string.Join(", ", formats)}" +
                                   $"; spiece seeds: built-in{(shared is null ? " only (no ../shared found)" : " + " + Path.Combine(shared, "fixtures", "sentencepiece-tiny", "spiece.model"))}");

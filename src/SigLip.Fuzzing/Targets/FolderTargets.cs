@@ -118,7 +118,7 @@ public sealed class SentencePieceTarget(string? fixtureModel = null)
         Piece("<pad>", 0, PieceType.Control);
         Piece("</s>", 0, PieceType.Control);
         Piece("<unk>", 0, PieceType.Unknown);
-        string[] words = ["\u2581", "\u2581a", "\u2581cat", "\u2581on", "\u2581the", "\u2581mat", "\u2581hello", "\u2581world", "at", "th", "e"];
+        string[] words = ["\u2581", "\u2581a", "\u2581cat", "\u2581on", "\u2581the", "\u2581mat", "\u2581hello", "\u2581world", "at", "th"];
         for (int i = 0; i < words.Length; i++) Piece(words[i], -1 - i * 0.5f, PieceType.Normal);
         for (char c = 'a'; c <= 'z'; c++) Piece(c.ToString(), -8 - (c - 'a') * 0.1f, PieceType.Normal);
         for (char c = '0'; c <= '9'; c++) Piece(c.ToString(), -12, PieceType.Normal);
