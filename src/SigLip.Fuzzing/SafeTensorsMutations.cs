@@ -71,12 +71,15 @@ public static class SafeTensorsMutations
             }
             case 1: // both offsets shifted together (a gap or an overlap that still matches the size)
             {
-                if (t["data_offsets"] is not JsonArray { Count: 2 } offsets) return null;
+                // Only offsets that are still two integers (an earlier mutation may have made one null or a string).
+                if (t["data_offsets"] is not JsonArray { Count: 2 } offsets
+                    || offsets[0] is not JsonValue first || !first.TryGetValue(out long begin)
+                    || offsets[1] is not JsonValue second || !second.TryGetValue(out long end)) return null;
                 long shift = rng.Pick<long>([-8, -4, -2, -1, 1, 2, 4, 8, long.MaxValue / 2]);
                 try
                 {
-                    offsets[0] = checked((long)offsets[0]! + shift);
-                    offsets[1] = checked((long)offsets[1]! + shift);
+                    offsets[0] = checked(begin + shift);
+                    offsets[1] = checked(end + shift);
                 }
                 catch (OverflowException) { return null; }
                 break;
