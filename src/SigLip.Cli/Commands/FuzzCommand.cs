@@ -36,7 +36,7 @@ internal static class FuzzCommand
                 Seed: parse.GetValue(seed), Cases: n, OnlyCase: only, CaseTimeoutSeconds: seconds,
                 FailureFolder: parse.GetValue(failures), ProgressSeconds: parse.GetValue(progress), EveryOutcome: parse.GetValue(verbose));
             string? shared = FuzzTargets.FindShared(Directory.GetCurrentDirectory()) ?? FuzzTargets.FindShared(AppContext.BaseDirectory);
-            Console.Out.WriteLine($"siglip fuzz: seed {settings.Seed}, {(only is null ? $"{n} cases" : $"case {only}")} per format, formats {string.Join(", ", formats)}" +
+            Console.Out.WriteLine($"siglip fuzz: seed {settings.Seed}, {(only is null ? $"{n} cases per format" : $"case {only}")}, formats {string.Join(", ", formats)}" +
                                   $"; spiece seeds: built-in{(shared is null ? " only (no ../shared found)" : " + " + Path.Combine(shared, "fixtures", "sentencepiece-tiny", "spiece.model"))}");
             var results = FuzzTargets.RunAll(formats, settings, shared, line => Console.Error.WriteLine(line));
             Console.Out.Write(FuzzRunner.Table(results));
