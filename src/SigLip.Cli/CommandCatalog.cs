@@ -19,6 +19,7 @@ internal static class CommandCatalog
         yield return Commands.EvalCommand.Create();
         yield return Commands.ExperimentCommand.Create();
         yield return Commands.ExplainCommand.Create();
+        yield return Commands.FuzzCommand.Create();
         yield break;
     }
 }

@@ -151,9 +151,9 @@ public sealed class ImageCaptionFolder : IImageTextSource
         if (File.Exists(classesPath))
         {
             var names = File.ReadLines(classesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-            if (names.Count == 0) throw new InvalidDataException($"{classesPath} holds no class names (expected one a line).");
+            if (names.Count == 0) throw new InputFormatException($"{classesPath} holds no class names (expected one a line).", classesPath);
             var dup = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1);
-            if (dup is not null) throw new InvalidDataException($"{classesPath}: class '{dup.Key}' is listed twice.");
+            if (dup is not null) throw new InputFormatException($"{classesPath}: class '{dup.Key}' is listed twice; list each class once.", classesPath);
             ClassNames = names;
             _classSet = [.. names];
         }

@@ -50,7 +50,7 @@ public sealed class SiglipTokenizer : ITextTokenizer
     {
         Model = model;
         if (model.ModelType != 1)
-            throw new NotSupportedException($"{model.Source}: SentencePiece model type {model.ModelType} ({ModelTypeName(model.ModelType)}); SigLIP's spiece.model is a unigram model (type 1), the only kind this tokenizer supports.");
+            throw new InputFormatException($"{model.Source}: SentencePiece model type {model.ModelType} ({ModelTypeName(model.ModelType)}); SigLIP's spiece.model is a unigram model (type 1), the only kind this tokenizer supports.", model.Source);
         CheckId(model, "unk_id", model.UnkId, PieceType.Unknown, required: true);
         CheckId(model, "eos_id", model.EosId, PieceType.Control, required: true);
         byte[] bytes = model.Bytes;
@@ -72,6 +72,8 @@ public sealed class SiglipTokenizer : ITextTokenizer
     [
         new string(Enumerable.Range(0x20, 0x5F).Select(c => (char)c).ToArray()),
         "a cat on the mat. Hello World 0123456789 \u00e9\u00e8\u00fc\u00df \u3042 \uff21\uff22 \u2160 \u00a0\t\n",
+        // Characters the map deletes, alone (fuzz spiece seed 2 case 4273: a damaged trie gave the id -1 for "\u0001").
+        "\u0001", "a\u0001", "\u007f",
     ];
 
     /// <summary>
@@ -82,7 +84,14 @@ public sealed class SiglipTokenizer : ITextTokenizer
     {
         try
         {
-            return encode();
+            var ids = encode();
+            // A damaged normaliser trie can also make the library return ids that name no piece (-1): they
+            // would index outside the embedding table later, so they are refused here.
+            foreach (int id in ids)
+                if (id < 0 || id >= Model.Pieces.Count)
+                    throw new InputFormatException($"{Model.Source}: the SentencePiece model is damaged: Microsoft.ML.Tokenizers returned the id {id}, outside the vocabulary of {Model.Pieces.Count} pieces; " +
+                                                   "use an intact spiece.model (the one that came with the checkpoint).", Model.Source);
+            return ids;
         }
         catch (Exception ex) when (ex is IndexOutOfRangeException or ArgumentOutOfRangeException or ArgumentException or NullReferenceException
                                        or InvalidOperationException or OverflowException or KeyNotFoundException or FormatException)
@@ -189,11 +198,11 @@ public sealed class SiglipTokenizer : ITextTokenizer
     {
         if (id < 0 || id >= m.Pieces.Count)
         {
-            if (required) throw new InvalidDataException($"{m.Source}: trainer_spec.{name} is {id}, outside the vocabulary of {m.Pieces.Count} pieces; SigLIP needs it.");
+            if (required) throw new InputFormatException($"{m.Source}: trainer_spec.{name} is {id}, outside the vocabulary of {m.Pieces.Count} pieces; SigLIP needs it.", m.Source);
             return;
         }
         if (m.Pieces[id].Type != expected)
-            throw new InvalidDataException($"{m.Source}: trainer_spec.{name} = {id} names piece '{m.Pieces[id].Piece}' of type {m.Pieces[id].Type}; expected a piece of type {expected}.");
+            throw new InputFormatException($"{m.Source}: trainer_spec.{name} = {id} names piece '{m.Pieces[id].Piece}' of type {m.Pieces[id].Type}; expected a piece of type {expected}.", m.Source);
     }
 
     private static string ModelTypeName(int type) => type switch { 1 => "unigram", 2 => "BPE", 3 => "word", 4 => "char", _ => "unknown" };

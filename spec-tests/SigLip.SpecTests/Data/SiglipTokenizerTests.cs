@@ -4,6 +4,7 @@ using FsCheck.Fluent;
 using Microsoft.ML.Tokenizers;
 using SigLip.Data;
 using SigLip.Data.Text;
+using SigLip.Reference.IO;
 using SigLip.SpecTests.Support;
 using Xunit.Abstractions;
 
@@ -112,9 +113,9 @@ public sealed class SiglipTokenizerTests(ITestOutputHelper output)
     public void Corrupt_model_files_are_rejected_with_the_file_name()
     {
         byte[] raw = File.ReadAllBytes(SpiecePath);
-        var ex = Assert.Throws<InvalidDataException>(() => SiglipTokenizer.FromBytes(raw[..(raw.Length / 2)], "half.model"));
+        var ex = Assert.Throws<InputFormatException>(() => SiglipTokenizer.FromBytes(raw[..(raw.Length / 2)], "half.model"));
         Assert.Contains("half.model", ex.Message);
-        var ex2 = Assert.Throws<InvalidDataException>(() => SiglipTokenizer.FromBytes("hello world, not a model"u8.ToArray(), "text.model"));
+        var ex2 = Assert.Throws<InputFormatException>(() => SiglipTokenizer.FromBytes("hello world, not a model"u8.ToArray(), "text.model"));
         Assert.Contains("text.model", ex2.Message);
         Assert.Throws<FileNotFoundException>(() => SiglipTokenizer.Load("/nonexistent/spiece.model"));
     }

@@ -54,7 +54,7 @@ public sealed class HfCheckpointTests(ITestOutputHelper output) : IDisposable
         var tensors = Without(Without(SafeTensorsFile.ReadAllFloats(tensorsPath), "logit_bias"), "vision_model.head.probe");
         SafeTensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors.Select(kv => SafeTensorEntry.Float(kv.Key, kv.Value)));
         File.Copy(Path.Combine(Fixture, "config.json"), Path.Combine(folder, "config.json"));
-        Fails<InvalidDataException>(() => HfCheckpoint.Load(folder), folder, "2 missing parameter(s)", "logit_bias", "vision_model.head.probe");
+        Fails<InputFormatException>(() => HfCheckpoint.Load(folder), folder, "2 missing parameter(s)", "logit_bias", "vision_model.head.probe");
     }
 
     [Fact]
@@ -63,14 +63,14 @@ public sealed class HfCheckpointTests(ITestOutputHelper output) : IDisposable
         var withBuffer = FolderWith(t => t.Add("text_model.embeddings.position_ids", new Tensor([1, 12], new double[12])));
         Assert.Equal(88, HfCheckpoint.Load(withBuffer).Parameters.Count);
         var withExtra = FolderWith(t => t.Add("text_model.pooler.weight", Tensor.Zeros(2)));
-        Fails<InvalidDataException>(() => HfCheckpoint.Load(withExtra), withExtra, "1 unexpected tensor(s)", "text_model.pooler.weight");
+        Fails<InputFormatException>(() => HfCheckpoint.Load(withExtra), withExtra, "1 unexpected tensor(s)", "text_model.pooler.weight");
     }
 
     [Fact]
     public void Wrong_shape_is_listed_with_the_shape_the_config_needs()
     {
         var folder = FolderWith(t => t.Set("logit_scale", Tensor.Zeros(2)));
-        Fails<InvalidDataException>(() => HfCheckpoint.Load(folder), "logit_scale is [2] but the config needs [1]");
+        Fails<InputFormatException>(() => HfCheckpoint.Load(folder), "logit_scale is [2] but the config needs [1]");
     }
 
     [Fact]
@@ -79,21 +79,21 @@ public sealed class HfCheckpointTests(ITestOutputHelper output) : IDisposable
         // Dropping vision_config.hidden_size makes HF's default (768) apply: the shapes then disagree,
         // and the message says which fields the file left to the defaults.
         var folder = FolderWith(_ => { }, ConfigWith(c => { c["vision_config"]!.AsObject().Remove("hidden_size"); c["text_config"]!["projection_size"] = 768; }));
-        Fails<InvalidDataException>(() => HfCheckpoint.Load(folder), "wrong shape", "vision_config.hidden_size");
+        Fails<InputFormatException>(() => HfCheckpoint.Load(folder), "wrong shape", "vision_config.hidden_size");
     }
 
     [Fact]
     public void Non_finite_parameter_is_named()
     {
         var folder = FolderWith(t => t["vision_model.head.probe"].Data[3] = double.NaN);
-        Fails<InvalidDataException>(() => HfCheckpoint.Load(folder), "vision_model.head.probe", "[0, 0, 3]", "NaN", "finite");
+        Fails<InputFormatException>(() => HfCheckpoint.Load(folder), "vision_model.head.probe", "[0, 0, 3]", "NaN", "finite");
     }
 
     [Fact]
     public void Missing_config_section_names_the_field_and_the_file()
     {
         var folder = FolderWith(_ => { }, ConfigWith(c => c.Remove("vision_config")));
-        Fails<InvalidDataException>(() => HfCheckpoint.Load(folder), Path.Combine(folder, "config.json"), "\"vision_config\"", "missing");
+        Fails<InputFormatException>(() => HfCheckpoint.Load(folder), Path.Combine(folder, "config.json"), "\"vision_config\"", "missing");
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public sealed class HfCheckpointTests(ITestOutputHelper output) : IDisposable
     {
         var path = _temp.File("config.json");
         File.WriteAllText(path, ConfigWith(c => c["text_config"]![field] = JsonNode.Parse(json)));
-        Fails<InvalidDataException>(() => HfConfig.Read(path), path, mention1, mention2);
+        Fails<InputFormatException>(() => HfConfig.Read(path), path, mention1, mention2);
     }
 
     [Fact]
@@ -123,9 +123,9 @@ public sealed class HfCheckpointTests(ITestOutputHelper output) : IDisposable
     {
         var path = _temp.File("config.json");
         File.WriteAllText(path, ConfigWith(c => c["model_type"] = "siglip_vision_model"));
-        Fails<InvalidDataException>(() => HfConfig.Read(path), path, "siglip_vision_model", "whole SiglipModel");
+        Fails<InputFormatException>(() => HfConfig.Read(path), path, "siglip_vision_model", "whole SiglipModel");
         File.WriteAllText(path, "{\"text_config\": {");
-        Fails<InvalidDataException>(() => HfConfig.Read(path), path, "not valid JSON");
+        Fails<InputFormatException>(() => HfConfig.Read(path), path, "not valid JSON");
     }
 
     [Fact]

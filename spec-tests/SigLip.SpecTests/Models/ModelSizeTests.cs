@@ -41,7 +41,7 @@ public sealed class ModelSizeTests : IDisposable
     public void Two_billion_layers_are_refused_with_the_numbers_before_allocating()
     {
         var path = ConfigWith("num_hidden_layers", "2000000000");
-        var ex = Assert.Throws<InvalidDataException>(() => HfConfig.Read(path));
+        var ex = Assert.Throws<InputFormatException>(() => HfConfig.Read(path));
         Assert.IsType<ModelSizeException>(ex.InnerException);
         Assert.Contains(path, ex.Message);
         Assert.Contains("num_hidden_layers (2000000000)", ex.Message);

@@ -1,4 +1,5 @@
 using System.Text;
+using SigLip.Reference.IO;
 
 namespace SigLip.Data.Text;
 
@@ -18,10 +19,10 @@ public sealed class PrecompiledCharsMap
 
     public PrecompiledCharsMap(byte[] blob, string source)
     {
-        if (blob.Length < 4) throw new InvalidDataException($"{source}: precompiled_charsmap is {blob.Length} bytes, too short to hold its trie size.");
+        if (blob.Length < 4) throw new InputFormatException($"{source}: precompiled_charsmap is {blob.Length} bytes, too short to hold its trie size.", source);
         uint trieSize = BitConverter.ToUInt32(blob, 0);
         if (trieSize % 4 != 0 || trieSize > blob.Length - 4)
-            throw new InvalidDataException($"{source}: precompiled_charsmap says its trie holds {trieSize} bytes but {blob.Length - 4} follow (or not a multiple of 4).");
+            throw new InputFormatException($"{source}: precompiled_charsmap says its trie holds {trieSize} bytes but {blob.Length - 4} follow (or not a multiple of 4).", source);
         _units = new uint[trieSize / 4];
         Buffer.BlockCopy(blob, 4, _units, 0, (int)trieSize);
         _normalized = blob[(4 + (int)trieSize)..];

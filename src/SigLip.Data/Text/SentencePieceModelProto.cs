@@ -1,4 +1,5 @@
 using System.Text;
+using SigLip.Reference.IO;
 
 namespace SigLip.Data.Text;
 
@@ -29,27 +30,26 @@ public sealed class SentencePieceModelProto
         Bytes = bytes;
         Source = source;
         var pieces = new List<SentencePiece>();
-        byte[]? trainer = null, normalizer = null;
+        // Sub-messages as ranges of the whole file, so that a broken field's byte is its offset in the file.
+        (int Start, int End) trainer = (0, 0), normalizer = (0, 0);
         foreach (var f in ReadFields(bytes, 0, bytes.Length, source, "ModelProto"))
         {
             if (f.Number == ModelPiecesField && f.WireType == 2) pieces.Add(ReadPiece(bytes, f, source, pieces.Count));
-            else if (f.Number == ModelTrainerSpecField && f.WireType == 2) trainer = bytes[f.Start..f.End];
-            else if (f.Number == ModelNormalizerSpecField && f.WireType == 2) normalizer = bytes[f.Start..f.End];
+            else if (f.Number == ModelTrainerSpecField && f.WireType == 2) trainer = (f.Start, f.End);
+            else if (f.Number == ModelNormalizerSpecField && f.WireType == 2) normalizer = (f.Start, f.End);
         }
-        if (pieces.Count == 0) throw new InvalidDataException($"{source}: the SentencePiece model has no pieces (field 1 of ModelProto); is this a spiece.model file?");
+        if (pieces.Count == 0) throw new InputFormatException($"{source}: the SentencePiece model has no pieces (field 1 of ModelProto); is this a spiece.model file?", source);
         Pieces = pieces;
-        trainer ??= [];
-        normalizer ??= [];
         // Defaults are those of sentencepiece_model.proto.
-        ModelType = (int)(LastVarint(trainer, TrainerModelTypeField, source, "trainer_spec") ?? 1);
-        UnkId = (int)(LastVarint(trainer, TrainerUnkIdField, source, "trainer_spec") ?? 0);
-        BosId = (int)(LastVarint(trainer, TrainerBosIdField, source, "trainer_spec") ?? 1);
-        EosId = (int)(LastVarint(trainer, TrainerEosIdField, source, "trainer_spec") ?? 2);
-        PadId = (int)(LastVarint(trainer, TrainerPadIdField, source, "trainer_spec") ?? unchecked((ulong)-1L));
-        AddDummyPrefix = (LastVarint(normalizer, NormalizerAddDummyPrefixField, source, "normalizer_spec") ?? 1) != 0;
-        RemoveExtraWhitespaces = (LastVarint(normalizer, NormalizerRemoveExtraWhitespacesField, source, "normalizer_spec") ?? 1) != 0;
-        NormalizerName = LastString(normalizer, NormalizerNameField, source) ?? "";
-        PrecompiledCharsMap = LastBytes(normalizer, NormalizerPrecompiledCharsMapField, source);
+        ModelType = (int)(LastVarint(bytes, trainer, TrainerModelTypeField, source, "trainer_spec") ?? 1);
+        UnkId = (int)(LastVarint(bytes, trainer, TrainerUnkIdField, source, "trainer_spec") ?? 0);
+        BosId = (int)(LastVarint(bytes, trainer, TrainerBosIdField, source, "trainer_spec") ?? 1);
+        EosId = (int)(LastVarint(bytes, trainer, TrainerEosIdField, source, "trainer_spec") ?? 2);
+        PadId = (int)(LastVarint(bytes, trainer, TrainerPadIdField, source, "trainer_spec") ?? unchecked((ulong)-1L));
+        AddDummyPrefix = (LastVarint(bytes, normalizer, NormalizerAddDummyPrefixField, source, "normalizer_spec") ?? 1) != 0;
+        RemoveExtraWhitespaces = (LastVarint(bytes, normalizer, NormalizerRemoveExtraWhitespacesField, source, "normalizer_spec") ?? 1) != 0;
+        NormalizerName = LastString(bytes, normalizer, NormalizerNameField, source) ?? "";
+        PrecompiledCharsMap = LastBytes(bytes, normalizer, NormalizerPrecompiledCharsMapField, source);
     }
 
     /// <summary>normalizer_spec.precompiled_charsmap (empty when the model has no normalisation map).</summary>
@@ -179,7 +179,7 @@ public sealed class SentencePieceModelProto
     }
 
     private static Exception Broken(string source, string message, int offset, string what) =>
-        new InvalidDataException($"{source}: not a valid SentencePiece model protobuf ({message}, byte {offset}: {what}). Expected a spiece.model written by sentencepiece.");
+        new InputFormatException($"{source}: not a valid SentencePiece model protobuf ({message}, byte {offset}: {what}). Expected a spiece.model written by sentencepiece.", source, offset);
 
     private static SentencePiece ReadPiece(byte[] b, Field f, string source, int index)
     {
@@ -195,27 +195,27 @@ public sealed class SentencePieceModelProto
         return new SentencePiece(piece, score, type);
     }
 
-    private static ulong? LastVarint(byte[] message, int field, string source, string name)
+    private static ulong? LastVarint(byte[] b, (int Start, int End) message, int field, string source, string name)
     {
         ulong? value = null;
-        foreach (var f in ReadFields(message, 0, message.Length, source, name))
+        foreach (var f in ReadFields(b, message.Start, message.End, source, name))
             if (f.Number == field && f.WireType == 0) value = f.Varint;
         return value;
     }
 
-    private static byte[] LastBytes(byte[] message, int field, string source)
+    private static byte[] LastBytes(byte[] b, (int Start, int End) message, int field, string source)
     {
         byte[] value = [];
-        foreach (var f in ReadFields(message, 0, message.Length, source, "normalizer_spec"))
-            if (f.Number == field && f.WireType == 2) value = message[f.Start..f.End];
+        foreach (var f in ReadFields(b, message.Start, message.End, source, "normalizer_spec"))
+            if (f.Number == field && f.WireType == 2) value = b[f.Start..f.End];
         return value;
     }
 
-    private static string? LastString(byte[] message, int field, string source)
+    private static string? LastString(byte[] b, (int Start, int End) message, int field, string source)
     {
         string? value = null;
-        foreach (var f in ReadFields(message, 0, message.Length, source, "normalizer_spec"))
-            if (f.Number == field && f.WireType == 2) value = Encoding.UTF8.GetString(message, f.Start, f.End - f.Start);
+        foreach (var f in ReadFields(b, message.Start, message.End, source, "normalizer_spec"))
+            if (f.Number == field && f.WireType == 2) value = Encoding.UTF8.GetString(b, f.Start, f.End - f.Start);
         return value;
     }
 }

@@ -54,9 +54,9 @@ public static class HfCheckpoint
                 if (IsIgnoredBuffer(e.Name)) continue;
                 if (!byName.TryGetValue(e.Name, out var spec)) { unexpected.Add(e.Name); continue; }
                 if (found.ContainsKey(e.Name))
-                    throw new InvalidDataException($"{file}: tensor '{e.Name}' also appears in {found[e.Name].File}; each parameter must be stored once.");
+                    throw new InputFormatException($"{file}: tensor '{e.Name}' also appears in {found[e.Name].File}; each parameter must be stored once.", file);
                 if (!e.DType.IsFloat())
-                    throw new InvalidDataException($"{file}: tensor '{e.Name}' is {e.DType}; parameters must be floating point (F64, F32, F16, BF16).");
+                    throw new InputFormatException($"{file}: tensor '{e.Name}' is {e.DType}; parameters must be floating point (F64, F32, F16, BF16).", file);
                 if (!e.Shape.SequenceEqual(spec.Shape))
                     wrongShape.Add($"{e.Name} is {Tensor.ShapeToString(e.Shape)} but the config needs {Tensor.ShapeToString(spec.Shape)}");
                 found[e.Name] = (file, e);
@@ -64,7 +64,7 @@ public static class HfCheckpoint
         }
         var missing = layout.Where(p => !found.ContainsKey(p.Name)).Select(p => p.Name).ToList();
         if (missing.Count > 0 || unexpected.Count > 0 || wrongShape.Count > 0)
-            throw new InvalidDataException(MismatchMessage(folder, missing, unexpected, wrongShape, read.DefaultedFields));
+            throw new InputFormatException(MismatchMessage(folder, missing, unexpected, wrongShape, read.DefaultedFields), folder);
 
         var parameters = new NamedTensors();
         foreach (var group in layout.GroupBy(p => found[p.Name].File))
@@ -130,17 +130,18 @@ public static class HfCheckpoint
 
     private static IReadOnlyList<string> ShardFiles(string folder, string indexPath)
     {
+        byte[] bytes = File.ReadAllBytes(indexPath);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            using var doc = JsonDocument.Parse(bytes);
             if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{indexPath}: no \"weight_map\" object; expected {{\"weight_map\": {{tensor name: shard file}}}}.");
+                throw new InputFormatException($"{indexPath}: no \"weight_map\" object; expected {{\"weight_map\": {{tensor name: shard file}}}}.", indexPath);
             var files = new List<string>();
             foreach (var p in map.EnumerateObject())
             {
-                var name = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] is not a file name.");
+                var name = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new InputFormatException($"{indexPath}: weight_map['{p.Name}'] is not a file name.", indexPath);
                 if (name.Contains('/') || name.Contains('\\') || name.Contains(".."))
-                    throw new InvalidDataException($"{indexPath}: weight_map['{p.Name}'] = '{name}' points outside the folder; shard names must be plain file names.");
+                    throw new InputFormatException($"{indexPath}: weight_map['{p.Name}'] = '{name}' points outside the folder; shard names must be plain file names.", indexPath);
                 var full = Path.Combine(folder, name);
                 if (!files.Contains(full)) files.Add(full);
             }
@@ -150,7 +151,11 @@ public static class HfCheckpoint
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"{indexPath}: not valid JSON ({ex.Message}).", ex);
+            throw JsonInputErrors.NotJson(indexPath, bytes, ex, "{\"weight_map\": {tensor name: shard file}}");
+        }
+        catch (InvalidOperationException ex) // an escaped lone surrogate in a name
+        {
+            throw JsonInputErrors.BadValue(indexPath, ex, "{\"weight_map\": {tensor name: shard file}}");
         }
     }
 
@@ -159,7 +164,7 @@ public static class HfCheckpoint
         var data = tensor.Data;
         for (long i = 0; i < data.Length; i++)
             if (!double.IsFinite(data[i]))
-                throw new InvalidDataException($"{file}: tensor '{name}' element {Tensor.ShapeToString(Tensor.Unravel(tensor.Shape, i))} is {data[i]}; parameters must be finite.");
+                throw new InputFormatException($"{file}: tensor '{name}' element {Tensor.ShapeToString(Tensor.Unravel(tensor.Shape, i))} is {data[i]}; parameters must be finite.", file);
     }
 
     private static string MismatchMessage(string where, List<string> missing, List<string> unexpected, List<string> wrongShape, IReadOnlyList<string> defaulted)

@@ -33,7 +33,7 @@ public static class HfConfig
         }
         catch (InvalidOperationException ex) // System.Text.Json on a value it cannot convert (an escaped lone surrogate, say)
         {
-            throw new InputFormatException($"{configJsonPath}: a value could not be read ({ex.Message}); expected an HF SiglipConfig object of valid JSON text.", configJsonPath, null, ex);
+            throw JsonInputErrors.BadValue(configJsonPath, ex, "an HF SiglipConfig object");
         }
     }
 
@@ -52,13 +52,13 @@ public static class HfConfig
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"{configJsonPath}: not valid JSON ({ex.Message}); expected an HF SiglipConfig object.", ex);
+            throw JsonInputErrors.NotJson(configJsonPath, bytes, ex, "an HF SiglipConfig object");
         }
         using (doc)
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{configJsonPath}: the top level is a JSON {root.ValueKind}; expected an HF SiglipConfig object.");
+                throw new InputFormatException($"{configJsonPath}: the top level is a JSON {root.ValueKind}; expected an HF SiglipConfig object.", configJsonPath);
             if (root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String && mt.GetString() != "siglip")
             {
                 string type = mt.GetString()!;
@@ -68,7 +68,7 @@ public static class HfConfig
                     "siglip2" => " SigLIP 2 checkpoints have a different layout and are not supported.",
                     _ => "",
                 };
-                throw new InvalidDataException($"{configJsonPath}: model_type is \"{type}\"; expected \"siglip\".{hint}");
+                throw new InputFormatException($"{configJsonPath}: model_type is \"{type}\"; expected \"siglip\".{hint}", configJsonPath);
             }
             var defaulted = new List<string>();
             var reader = new SectionReader(configJsonPath, root, defaulted);
@@ -103,7 +103,7 @@ public static class HfConfig
                 LayerNormEps: vision.Double("layer_norm_eps", v.LayerNormEps),
                 HiddenAct: vision.Activation(v.HiddenAct));
             if (vision.Bool("vision_use_head", true) == false)
-                throw new InvalidDataException($"{configJsonPath}: vision_config.vision_use_head is false; this reference implements the image tower with its MAP head only (vision_use_head true).");
+                throw new InputFormatException($"{configJsonPath}: vision_config.vision_use_head is false; this reference implements the image tower with its MAP head only (vision_use_head true).", configJsonPath);
 
             var config = new SiglipConfig(textConfig, visionConfig);
             try
@@ -112,7 +112,7 @@ public static class HfConfig
             }
             catch (ArgumentException ex)
             {
-                throw new InvalidDataException($"{configJsonPath}: {ex.Message}", ex);
+                throw new InputFormatException($"{configJsonPath}: {ex.Message}", configJsonPath, null, ex);
             }
             return new HfConfigRead(config, defaulted);
         }
@@ -199,10 +199,17 @@ public static class HfConfig
         public SectionReader Section(string name)
         {
             if (!element.TryGetProperty(name, out var section) || section.ValueKind == JsonValueKind.Null)
-                throw new InvalidDataException($"{path}: required field \"{name}\" is missing; an HF SiglipConfig has a \"text_config\" and a \"vision_config\" object (each may be {{}} to take HF's defaults).");
+                throw new InputFormatException($"{path}: required field \"{name}\" is missing; an HF SiglipConfig has a \"text_config\" and a \"vision_config\" object (each may be {{}} to take HF's defaults).", path);
             if (section.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{path}: \"{name}\" is a JSON {section.ValueKind}; expected an object.");
+                throw new InputFormatException($"{path}: \"{name}\" is a JSON {section.ValueKind}; expected an object.", path);
             return new SectionReader(path, section, defaulted, name + ".");
+        }
+
+        // A value as the message shows it: on one line, and short (a fuzzed file may hold a 100 kB string).
+        private static string Show(JsonElement value)
+        {
+            string raw = string.Join(' ', value.GetRawText().Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries));
+            return raw.Length <= 80 ? raw : raw[..77] + "...";
         }
 
         private bool TryGet(string field, out JsonElement value)
@@ -216,9 +223,9 @@ public static class HfConfig
         {
             if (!TryGet(field, out var value)) return fallback;
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int result))
-                throw new InvalidDataException($"{path}: {prefix}{field} is {value.GetRawText()}; expected an integer.");
+                throw new InputFormatException($"{path}: {prefix}{field} is {Show(value)}; expected an integer.", path);
             if (!allowNegative && result <= 0)
-                throw new InvalidDataException($"{path}: {prefix}{field} is {result}; expected a positive integer.");
+                throw new InputFormatException($"{path}: {prefix}{field} is {result}; expected a positive integer.", path);
             return result;
         }
 
@@ -230,7 +237,7 @@ public static class HfConfig
         {
             if (!TryGet(field, out var value)) return fallback;
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out double result) || !double.IsFinite(result) || result < 0)
-                throw new InvalidDataException($"{path}: {prefix}{field} is {value.GetRawText()}; expected a non-negative number.");
+                throw new InputFormatException($"{path}: {prefix}{field} is {Show(value)}; expected a non-negative number.", path);
             return result;
         }
 
@@ -241,7 +248,7 @@ public static class HfConfig
             {
                 JsonValueKind.True => true,
                 JsonValueKind.False => false,
-                _ => throw new InvalidDataException($"{path}: {prefix}{field} is {value.GetRawText()}; expected true or false."),
+                _ => throw new InputFormatException($"{path}: {prefix}{field} is {Show(value)}; expected true or false.", path),
             };
         }
 
@@ -250,7 +257,7 @@ public static class HfConfig
             if (!TryGet("hidden_act", out var value)) return fallback;
             string? act = value.ValueKind == JsonValueKind.String ? value.GetString() : null;
             if (act is null || !SupportedActivations.Contains(act))
-                throw new InvalidDataException($"{path}: {prefix}hidden_act is {value.GetRawText()}; this reference implements {string.Join(", ", SupportedActivations.Select(a => $"\"{a}\""))} (GELU, tanh form), which every released SigLIP uses.");
+                throw new InputFormatException($"{path}: {prefix}hidden_act is {Show(value)}; this reference implements {string.Join(", ", SupportedActivations.Select(a => $"\"{a}\""))} (GELU, tanh form), which every released SigLIP uses.", path);
             return act;
         }
     }

@@ -226,28 +226,40 @@ public sealed class SafeTensorsFile : IDisposable
         }
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new SafeTensorsFormatException(path, null, $"the header is a JSON {doc.RootElement.ValueKind}, but a JSON object of name -> {{\"dtype\", \"shape\", \"data_offsets\"}} was expected.");
-            var entries = new List<SafeTensorInfo>();
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            bool sawMetadata = false;
-            foreach (var property in doc.RootElement.EnumerateObject())
+            try
             {
-                if (property.Name == MetadataKey)
-                {
-                    if (sawMetadata) throw new SafeTensorsFormatException(path, null, "the header has \"__metadata__\" twice; it may appear once.");
-                    sawMetadata = true;
-                    ParseMetadata(path, property.Value, metadata);
-                    continue;
-                }
-                if (!seen.Add(property.Name))
-                    throw new SafeTensorsFormatException(path, property.Name, "appears twice in the header; tensor names must be unique.");
-                entries.Add(ParseEntry(path, property.Name, property.Value));
+                return ParseEntries(path, doc, dataLength);
             }
-            CheckOffsets(path, entries, dataLength);
-            return (entries, metadata);
+            catch (InvalidOperationException ex) // System.Text.Json reading a string it cannot convert: an escaped lone surrogate ("\ud800")
+            {
+                throw new SafeTensorsFormatException(path, null, $"the header holds a string that is not valid Unicode text ({ex.Message}); tensor names, dtypes and metadata must be text without unpaired surrogate escapes such as \\ud800.", ex);
+            }
         }
+    }
+
+    private static (IReadOnlyList<SafeTensorInfo>, IReadOnlyDictionary<string, string>) ParseEntries(string path, JsonDocument doc, long dataLength)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new SafeTensorsFormatException(path, null, $"the header is a JSON {doc.RootElement.ValueKind}, but a JSON object of name -> {{\"dtype\", \"shape\", \"data_offsets\"}} was expected.");
+        var entries = new List<SafeTensorInfo>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var property in doc.RootElement.EnumerateObject())
+        {
+            if (property.Name == MetadataKey)
+            {
+                if (sawMetadata) throw new SafeTensorsFormatException(path, null, "the header has \"__metadata__\" twice; it may appear once.");
+                sawMetadata = true;
+                ParseMetadata(path, property.Value, metadata);
+                continue;
+            }
+            if (!seen.Add(property.Name))
+                throw new SafeTensorsFormatException(path, property.Name, "appears twice in the header; tensor names must be unique.");
+            entries.Add(ParseEntry(path, property.Name, property.Value));
+        }
+        CheckOffsets(path, entries, dataLength);
+        return (entries, metadata);
     }
 
     private static void ParseMetadata(string path, JsonElement value, Dictionary<string, string> metadata)

@@ -222,16 +222,19 @@ public static class TrainingCheckpoint
         if (!File.Exists(optimizerPath)) throw new FileNotFoundException($"Checkpoint '{folder}' has no {OptimizerFile} (optimizer state); it cannot be resumed.");
         var optimizer = SafeTensorsFile.ReadAllFloats(optimizerPath);
         string statePath = ContainedPath.Resolve(folder, StateFile, folder);
+        byte[] stateBytes = File.ReadAllBytes(statePath);
+        const string expected = "a trainer state as `siglip train` writes it (step, settings, data, losses, backend, d_type, data_description, format_version)";
+        int bom = stateBytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0; // File.ReadAllText skipped a byte order mark; the serializer does not
         TrainingState state;
         try
         {
-            state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(statePath), Json)
-                ?? throw new InvalidDataException("the file holds null");
+            state = JsonSerializer.Deserialize<TrainingState>(stateBytes.AsSpan(bom), Json)
+                ?? throw new InputFormatException($"{statePath}: the file holds null; expected {expected}.", statePath);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidDataException or NotSupportedException)
-        {
-            throw new InvalidDataException($"{statePath}: not a valid trainer state ({ex.Message}).", ex);
-        }
+        // System.Text.Json's failures become the project's typed error naming the file (and the byte where it stopped).
+        catch (JsonException ex) { throw JsonInputErrors.NotJson(statePath, stateBytes.AsSpan(bom), ex, expected, firstByte: bom); }
+        catch (InvalidOperationException ex) { throw JsonInputErrors.BadValue(statePath, ex, expected); }
+        catch (NotSupportedException ex) { throw new InputFormatException($"{statePath}: not a valid trainer state ({ex.Message}); expected {expected}.", statePath, null, ex); }
         state.Validate(statePath);
         CheckOptimizerStep(optimizer, state, optimizerPath);
         return new LoadedTrainingCheckpoint(folder, model.Config, model.Parameters, optimizer, state);

@@ -35,39 +35,78 @@ public sealed record GoldenManifest(
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary>Reads manifest.json; a malformed file throws <see cref="InvalidDataException"/> naming the field.</summary>
+    /// <summary>Reads manifest.json; a malformed file throws <see cref="InputFormatException"/> naming the file and the field.</summary>
     public static GoldenManifest Read(string path)
     {
+        byte[] bytes = File.ReadAllBytes(path);
+        JsonDocument doc;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            var root = doc.RootElement;
-            string Str(JsonElement e, string key) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String
-                ? v.GetString()!
-                : throw new InvalidDataException($"{path}: field \"{key}\" is missing or not a string.");
-            var tolerances = new Dictionary<string, GoldenTolerance>(StringComparer.OrdinalIgnoreCase);
-            if (root.TryGetProperty("tolerances", out var tol))
-                foreach (var p in tol.EnumerateObject())
-                    tolerances[p.Name] = new GoldenTolerance(
-                        p.Value.GetProperty("atol").GetDouble(),
-                        p.Value.GetProperty("rtol").GetDouble(),
-                        p.Value.TryGetProperty("atol_relative_to_max_abs", out var rel) && rel.GetBoolean(),
-                        p.Value.TryGetProperty("why", out var why) ? why.GetString() ?? "" : "");
-            var cases = new List<GoldenManifestCase>();
-            if (!root.TryGetProperty("cases", out var list) || list.ValueKind != JsonValueKind.Array)
-                throw new InvalidDataException($"{path}: field \"cases\" is missing or not an array.");
-            foreach (var c in list.EnumerateArray())
-            {
-                var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
-                foreach (var f in c.GetProperty("files").EnumerateObject()) files[f.Name] = f.Value.GetString()!;
-                cases.Add(new GoldenManifestCase(Str(c, "name"), Str(c, "kind"), c.TryGetProperty("covers", out var cov) ? cov.GetString() ?? "" : "", files));
-            }
-            return new GoldenManifest(Str(root, "format"), Str(root, "generator"), root.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "", tolerances, cases);
+            doc = JsonDocument.Parse(bytes);
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (JsonException ex)
         {
-            throw new InvalidDataException($"{path}: not a valid golden manifest ({ex.Message}).", ex);
+            throw JsonInputErrors.NotJson(path, bytes, ex, "a golden manifest object {\"format\", \"generator\", \"tolerances\", \"cases\"}");
         }
+        using (doc)
+        {
+            try
+            {
+                return Parse(path, doc.RootElement);
+            }
+            catch (InvalidOperationException ex) // System.Text.Json cannot convert a string (an escaped lone surrogate such as "\ud800")
+            {
+                throw JsonInputErrors.BadValue(path, ex, "a golden manifest");
+            }
+        }
+    }
+
+    // Every field's JSON type is checked before it is read, so that a wrong one is named in the message.
+    private static GoldenManifest Parse(string path, JsonElement root)
+    {
+        InputFormatException Bad(string what) => new($"{path}: {what}", path);
+        string Str(JsonElement e, string key, string where) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String
+            ? v.GetString()!
+            : throw Bad($"field \"{where}{key}\" is missing or not a string.");
+        string OptionalStr(JsonElement e, string key, string where) =>
+            !e.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null ? ""
+            : v.ValueKind == JsonValueKind.String ? v.GetString()!
+            : throw Bad($"field \"{where}{key}\" is a JSON {v.ValueKind}; expected a string.");
+        double Number(JsonElement e, string key, string where) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && double.IsFinite(d)
+            ? d
+            : throw Bad($"field \"{where}{key}\" is missing or not a finite number.");
+        bool OptionalBool(JsonElement e, string key, string where) =>
+            !e.TryGetProperty(key, out var v) ? false
+            : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
+            : throw Bad($"field \"{where}{key}\" is a JSON {v.ValueKind}; expected true or false.");
+        JsonElement Object(JsonElement e, string where) => e.ValueKind == JsonValueKind.Object
+            ? e
+            : throw Bad($"\"{where}\" is a JSON {e.ValueKind}; expected an object.");
+
+        Object(root, "(top level)");
+        var tolerances = new Dictionary<string, GoldenTolerance>(StringComparer.OrdinalIgnoreCase);
+        if (root.TryGetProperty("tolerances", out var tol))
+            foreach (var p in Object(tol, "tolerances").EnumerateObject())
+            {
+                string where = $"tolerances.{p.Name}.";
+                var t = Object(p.Value, $"tolerances.{p.Name}");
+                tolerances[p.Name] = new GoldenTolerance(Number(t, "atol", where), Number(t, "rtol", where), OptionalBool(t, "atol_relative_to_max_abs", where), OptionalStr(t, "why", where));
+            }
+        var cases = new List<GoldenManifestCase>();
+        if (!root.TryGetProperty("cases", out var list) || list.ValueKind != JsonValueKind.Array)
+            throw Bad("field \"cases\" is missing or not an array.");
+        int index = 0;
+        foreach (var c in list.EnumerateArray())
+        {
+            string where = $"cases[{index++}].";
+            Object(c, where.TrimEnd('.'));
+            if (!c.TryGetProperty("files", out var filesElement)) throw Bad($"field \"{where}files\" is missing; expected an object of file name -> sha256.");
+            var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            foreach (var f in Object(filesElement, where + "files").EnumerateObject())
+                files[f.Name] = f.Value.ValueKind == JsonValueKind.String ? f.Value.GetString()! : throw Bad($"field \"{where}files.{f.Name}\" is a JSON {f.Value.ValueKind}; expected a sha256 string.");
+            cases.Add(new GoldenManifestCase(Str(c, "name", where), Str(c, "kind", where), OptionalStr(c, "covers", where), files));
+        }
+        return new GoldenManifest(Str(root, "format", ""), Str(root, "generator", ""), OptionalStr(root, "description", ""), tolerances, cases);
     }
 
     /// <summary>Deterministic JSON (fixed key order, no timestamps), so regenerating gives the same bytes.</summary>
