@@ -300,30 +300,34 @@ public sealed class ImageCaptionFolder : IImageTextSource
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return (null, new(SkipCategory.NotAnObject, $"a JSON {root.ValueKind} where an object {{\"image\": ..., \"caption\": ...}} was expected"));
-            string? Field(string name, out Problem? problem)
+            // System.Text.Json throws InvalidOperationException on an escape that is not valid Unicode (a lone surrogate
+            // such as \ud800) when it converts a string, a value or a field name it compares: one bad line, not a stopped run.
+            string reading = "a field name";
+            string? image, caption, cls = null;
+            try
             {
-                problem = null;
-                if (!root.TryGetProperty(name, out var v)) { problem = new(SkipCategory.MissingField, $"missing field \"{name}\""); return null; }
-                if (v.ValueKind != JsonValueKind.String) { problem = new(SkipCategory.WrongFieldType, $"field \"{name}\" is a {v.ValueKind}, expected a string"); return null; }
-                return Text(v, name, out problem);
+                string? Field(string name, out Problem? problem)
+                {
+                    problem = null;
+                    reading = "a field name";
+                    if (!root.TryGetProperty(name, out var v)) { problem = new(SkipCategory.MissingField, $"missing field \"{name}\""); return null; }
+                    if (v.ValueKind != JsonValueKind.String) { problem = new(SkipCategory.WrongFieldType, $"field \"{name}\" is a {v.ValueKind}, expected a string"); return null; }
+                    reading = $"field \"{name}\"";
+                    return v.GetString();
+                }
+                image = Field("image", out var p1);
+                if (image is null) return (null, p1);
+                caption = Field("caption", out var p2);
+                if (caption is null) return (null, p2);
+                if (root.TryGetProperty("class", out _))
+                {
+                    cls = Field("class", out var p3);
+                    if (cls is null) return (null, p3);
+                }
             }
-            // GetString throws on an escape that is not valid Unicode (a lone surrogate such as \ud800): one bad line, not a stopped run.
-            static string? Text(JsonElement v, string name, out Problem? problem)
+            catch (InvalidOperationException ex)
             {
-                problem = null;
-                try { return v.GetString(); }
-                catch (InvalidOperationException ex) { problem = new(SkipCategory.InvalidText, $"field \"{name}\" is not valid Unicode text ({ex.Message})"); return null; }
-            }
-            var image = Field("image", out var p1);
-            if (image is null) return (null, p1);
-            var caption = Field("caption", out var p2);
-            if (caption is null) return (null, p2);
-            string? cls = null;
-            if (root.TryGetProperty("class", out var c))
-            {
-                if (c.ValueKind != JsonValueKind.String) return (null, new(SkipCategory.WrongFieldType, $"field \"class\" is a {c.ValueKind}, expected a string"));
-                cls = Text(c, "class", out var p3);
-                if (cls is null) return (null, p3);
+                return (null, new(SkipCategory.InvalidText, $"{reading} is not valid Unicode text ({ex.Message}); strings must not hold unpaired surrogate escapes such as \\ud800"));
             }
             return MakeEntry(lineNumber, image, caption, cls);
         }
