@@ -59,12 +59,25 @@ public static class Cli
             foreach (var token in option.Tokens)
                 if (token.Type == System.CommandLine.Parsing.TokenType.Argument && LooksLikeOption(token.Value))
                 {
-                    var close = command.Options.FirstOrDefault(o => string.Equals(o.Name, token.Value, StringComparison.OrdinalIgnoreCase)
-                                                                   || o.Aliases.Any(a => string.Equals(a, token.Value, StringComparison.OrdinalIgnoreCase)));
+                    var close = CloseOption(command, token.Value);
                     yield return $"'{token.Value}' looks like an option, not a value of {option.Option.Name}: " +
                                  (close is not null ? $"did you mean {close.Name}?" : $"it is not an option of '{command.Name}' (see --help).");
                 }
+        // A verb's own arguments (tokenize's texts) too, up to a `--`, after which every token is a value.
+        var afterDoubleDash = parse.Tokens.SkipWhile(t => t.Type != System.CommandLine.Parsing.TokenType.DoubleDash).ToList();
+        foreach (var argument in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>())
+            foreach (var token in argument.Tokens)
+                if (LooksLikeOption(token.Value) && !afterDoubleDash.Any(t => ReferenceEquals(t, token)))
+                {
+                    var close = CloseOption(command, token.Value);
+                    yield return $"'{token.Value}' looks like an option, not a value of the argument <{argument.Argument.Name}>: " +
+                                 (close is not null ? $"did you mean {close.Name}?" : $"it is not an option of '{command.Name}' (see --help; put values that start with '-' after --).");
+                }
     }
+
+    private static Option? CloseOption(Command command, string value) =>
+        command.Options.FirstOrDefault(o => string.Equals(o.Name, value, StringComparison.OrdinalIgnoreCase)
+                                            || o.Aliases.Any(a => string.Equals(a, value, StringComparison.OrdinalIgnoreCase)));
 
     private static bool LooksLikeOption(string value) =>
         value.Length >= 2 && value[0] == '-' && (char.IsAsciiLetter(value[1]) || value[1] == '-' && value.Length > 2 && char.IsAsciiLetter(value[2]))

@@ -26,6 +26,20 @@ public sealed class CliInputTests
     }
 
     [Fact]
+    public void A_misspelt_option_is_not_taken_as_a_positional_argument_either()
+    {
+        // `tokenize` takes its texts as arguments: `--texts a` (no such option) used to tokenize the text "--texts".
+        var (code, _, err) = CliRunner.Run("tokenize", "--model", "no-such.model", "--texts", "a");
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("'--texts' looks like an option, not a value of the argument <text>", line);
+        Assert.Contains("not an option of 'tokenize'", line);
+        // After `--` every token is a value, whatever it looks like.
+        Assert.Empty(SigLip.Cli.Cli.OptionLikeValues(SigLip.Cli.Cli.CreateRoot().Parse(["tokenize", "--model", "m", "--", "--texts", "-q"])));
+        Assert.Empty(SigLip.Cli.Cli.OptionLikeValues(SigLip.Cli.Cli.CreateRoot().Parse(["tokenize", "--model", "m", "a cat", "-5"])));
+    }
+
+    [Fact]
     public void Experiment_pairs_zero_names_pairs_in_one_line()
     {
         var (code, _, err) = CliRunner.Run("experiment", "batch-size", "--pairs", "0");
