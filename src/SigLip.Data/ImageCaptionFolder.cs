@@ -142,6 +142,7 @@ public sealed class ImageCaptionFolder : IImageTextSource
         Folder = Path.GetFullPath(folder);
         CaptionsFile = captionsFile is not null ? Path.GetFullPath(captionsFile, Folder) : FindCaptionsFile(Folder);
         if (!File.Exists(CaptionsFile)) throw new FileNotFoundException($"Captions file '{CaptionsFile}' does not exist.", CaptionsFile);
+        InputFile.CheckReadable(CaptionsFile, "the captions file");
         IsTsv = CaptionsFile.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) || CaptionsFile.EndsWith(".txt", StringComparison.OrdinalIgnoreCase);
         _loader = new ImageLoader(imageSize, resampler);
         ShuffleBuffer = shuffleBuffer;
@@ -150,6 +151,7 @@ public sealed class ImageCaptionFolder : IImageTextSource
         string classesPath = Path.Combine(Folder, "classes.txt");
         if (File.Exists(classesPath))
         {
+            InputFile.CheckReadable(classesPath, "the class names");
             var names = File.ReadLines(classesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
             if (names.Count == 0) throw new InputFormatException($"{classesPath} holds no class names (expected one a line).", classesPath);
             var dup = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1);

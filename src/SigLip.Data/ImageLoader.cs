@@ -2,6 +2,7 @@ using SigLip.Data.Images;
 using SigLip.Reference;
 using SigLip.Reference.Backends;
 using SigLip.Reference.Evaluation;
+using SigLip.Reference.IO;
 using SkiaSharp;
 
 namespace SigLip.Data;
@@ -94,6 +95,8 @@ public sealed class ImageLoader
     public static RgbImage Decode(string path)
     {
         if (!File.Exists(path)) throw new ImageDecodeException($"{path}: no such image file.", null, ImageProblem.Missing);
+        // A FIFO would block, a device such as /dev/zero never end: only a regular file is read.
+        if (InputFile.Problem(path) is { } notAFile) throw new ImageDecodeException($"{path}: {notAFile}; expected an image file.", null, ImageProblem.Unreadable);
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { throw new ImageDecodeException($"{path}: cannot be read ({ex.Message}).", ex, ImageProblem.Unreadable); }

@@ -117,7 +117,7 @@ internal static class EvalCommand
     private static bool? TrainedOnBuiltIn(string folder)
     {
         string state = Path.Combine(folder, TrainingCheckpoint.StateFile);
-        if (!File.Exists(state)) return null;
+        if (!File.Exists(state) || SigLip.Reference.IO.InputFile.Problem(state) is not null) return null; // Load refuses it, naming it
         try
         {
             using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(state));

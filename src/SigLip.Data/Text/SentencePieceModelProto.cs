@@ -74,7 +74,7 @@ public sealed class SentencePieceModelProto
     public static SentencePieceModelProto Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"SentencePiece model '{path}' does not exist; give the path of a spiece.model file.", path);
-        return Parse(File.ReadAllBytes(path), path);
+        return Parse(InputFile.ReadAllBytes(path, "a SentencePiece model"), path);
     }
 
     public static SentencePieceModelProto Parse(byte[] bytes, string source = "spiece.model") => new(bytes, source);

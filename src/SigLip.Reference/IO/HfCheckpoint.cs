@@ -130,7 +130,7 @@ public static class HfCheckpoint
 
     private static IReadOnlyList<string> ShardFiles(string folder, string indexPath)
     {
-        byte[] bytes = File.ReadAllBytes(indexPath);
+        byte[] bytes = InputFile.ReadAllBytes(indexPath, "a sharded checkpoint's index");
         try
         {
             using var doc = JsonDocument.Parse(bytes);

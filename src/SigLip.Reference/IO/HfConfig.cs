@@ -41,7 +41,7 @@ public static class HfConfig
     {
         if (!File.Exists(configJsonPath)) throw new FileNotFoundException($"{configJsonPath}: no such config.json.", configJsonPath);
         JsonDocument doc;
-        byte[] bytes = File.ReadAllBytes(configJsonPath);
+        byte[] bytes = InputFile.ReadAllBytes(configJsonPath, "config.json");
         // System.Text.Json checks UTF-8 only when a string is read, and then says "Cannot transcode invalid
         // UTF-8 JSON text" without naming the file: check the whole file first, and say where.
         if (FirstInvalidUtf8(bytes) is long bad)

@@ -69,6 +69,7 @@ public sealed class SafeTensorsFile : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such .safetensors file.", path);
+        InputFile.CheckReadable(path, "a .safetensors file"); // a FIFO would block the open, a device never end
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         try
         {

@@ -31,6 +31,7 @@ public sealed record GoldenManifest(
     /// <summary>The lowercase hex sha256 of a file's bytes.</summary>
     public static string Sha256(string path)
     {
+        InputFile.CheckReadable(path, "a file to hash");
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
@@ -38,7 +39,7 @@ public sealed record GoldenManifest(
     /// <summary>Reads manifest.json; a malformed file throws <see cref="InputFormatException"/> naming the file and the field.</summary>
     public static GoldenManifest Read(string path)
     {
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = InputFile.ReadAllBytes(path, "a golden manifest.json");
         JsonDocument doc;
         try
         {
