@@ -46,6 +46,7 @@ internal static class GoldenCommand
                          ("--texts", (parse.GetValue(texts) ?? []).Length > 0), ("--gradients", parse.GetValue(gradients)), ("--max-memory", parse.GetValue(maxMemory) is not null) })
                 if (given) throw new ArgumentException($"{name} needs --checkpoint DIR (it makes one case from a checkpoint); without --checkpoint, 'golden generate' rewrites the committed cases.");
             var outDir = parse.GetValue(output) ?? DefaultGoldenDir();
+            AtomicFile.CheckFolderWritable(outDir, "--out");
             var fixtureDir = parse.GetValue(fixture);
             if (fixtureDir is null)
             {
@@ -63,6 +64,7 @@ internal static class GoldenCommand
     private static int GenerateFromCheckpoint(string checkpointDir, string? outDir, string? inputsFile, string[] images, string[] texts, bool gradients, string? maxMemory)
     {
         if (outDir is null) throw new ArgumentException("--out DIR is required with --checkpoint: the folder the case is written into (e.g. cases/my-model).");
+        AtomicFile.CheckFolderWritable(outDir, "--out");
         if (!Directory.Exists(checkpointDir)) throw new DirectoryNotFoundException($"--checkpoint {checkpointDir}: no such folder; give an HF SigLIP folder holding config.json and model.safetensors.");
         var configPath = Path.Combine(checkpointDir, HfCheckpoint.ConfigFileName);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"--checkpoint {checkpointDir}: no {HfCheckpoint.ConfigFileName}; an HF SigLIP folder holds config.json and model.safetensors.");

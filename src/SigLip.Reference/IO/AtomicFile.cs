@@ -58,6 +58,30 @@ public static class AtomicFile
     }
 
     /// <summary>
+    /// Refuses an output folder that cannot be one: something that exists and is not a directory (or a link to
+    /// one), such as a regular file, /dev/null or a FIFO. Checked before the work, so a run is not wasted and
+    /// nothing is written; the message names <paramref name="option"/>. A missing folder is fine (it is created).
+    /// </summary>
+    public static void CheckFolderWritable(string path, string option)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string full = Path.GetFullPath(path);
+        var kind = FileKinds.Of(full);
+        string? target = null;
+        if (kind == FileKind.SymbolicLink)
+        {
+            var resolved = File.ResolveLinkTarget(full, returnFinalTarget: true);
+            target = resolved?.FullName;
+            kind = target is null ? FileKind.Missing : FileKinds.Of(target);
+            if (kind == FileKind.Missing)
+                throw new PathRefusedException($"Refusing {option} {full}: it is a symbolic link whose target ({target ?? "unknown"}) does not exist; give a folder, or point the link at one.", full);
+        }
+        if (kind is FileKind.Missing or FileKind.Directory) return;
+        throw new PathRefusedException($"Refusing {option} {full}: {(target is null ? "it is" : $"it is a symbolic link to {target}, which is")} {FileKinds.Describe(kind)}; " +
+                                       $"{option} names a folder (an existing one, or a new path that is created).", full);
+    }
+
+    /// <summary>
     /// The path to rename onto: <paramref name="full"/> itself when it is missing or a regular file, the
     /// final target of a symbolic link when that is a regular file; anything else is refused.
     /// </summary>
