@@ -119,6 +119,7 @@ internal static class GoldenCommand
         foreach (var o in new Option[] { caseDir, actual, dtype, report }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(report) is { } target) AtomicFile.CheckWritable(target); // refused before the comparison, not after
             var result = GoldenComparer.Compare(parse.GetValue(caseDir)!, parse.GetValue(actual)!, parse.GetValue(dtype)!);
             PrintCompare(result);
             if (parse.GetValue(report) is { } reportPath)
@@ -159,6 +160,7 @@ internal static class GoldenCommand
         foreach (var o in new Option[] { cases, report, only, failuresOnly }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(report) is { } target) AtomicFile.CheckWritable(target); // refused before the cases run, not after
             var dir = GoldenLocator.Find(parse.GetValue(cases), "--cases");
             using var started = backendOptions.Start(parse);
             var filter = parse.GetValue(only);
