@@ -50,6 +50,7 @@ public sealed class UnfuzzedReaderTests : FuzzFoundTestBase
     [InlineData("{\"format\": \"siglip-golden-seeded-weights/1\", \"seed\": 1, \"logit_bias\": 0}", "logit_scale")]
     [InlineData("{\"format\": \"other/1\", \"seed\": 1, \"logit_scale\": 0, \"logit_bias\": 0}", "other/1")]
     [InlineData("[1]", "format")]
+    [InlineData("{\"format\": \"a\\nb\", \"seed\": 1, \"logit_scale\": 0, \"logit_bias\": 0}", "'a b'")]
     public void A_bad_weights_json_is_an_InputFormatException(string json, string mention)
     {
         string path = Write("weights.json", json);
@@ -62,6 +63,8 @@ public sealed class UnfuzzedReaderTests : FuzzFoundTestBase
 
     [Theory]
     [InlineData("{\"__metadata__\": {\"kind\": \"bogus\"}}", "bogus")]
+    [InlineData("{\"__metadata__\": {\"kind\": \"two\\r\\nlines\"}}", "two  lines")]
+    [InlineData("{\"__metadata__\": {\"kind\": \"loss\", \"locked\": \"a\\nb\"}}", "'a b'")]
     [InlineData("{\"__metadata__\": {\"kind\": \"loss\", \"locked\": \"sideways\"}}", "sideways")]
     [InlineData("{\"__metadata__\": {\"kind\": \"loss\", \"chunks\": \"0\"}}", "chunks")]
     [InlineData("{\"__metadata__\": {\"kind\": \"loss\"}}", "image_embeds")]

@@ -87,14 +87,14 @@ public sealed class GoldenCase
         {
             "model" => GoldenCaseKind.Model,
             "loss" => GoldenCaseKind.Loss,
-            _ => throw new InputFormatException($"{expectedPath}: metadata kind '{kindText}' is not 'model' or 'loss'.", expectedPath),
+            _ => throw new InputFormatException($"{expectedPath}: metadata kind '{JsonInputErrors.OneLine(kindText)}' is not 'model' or 'loss'.", expectedPath),
         };
         var c = new GoldenCase(name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), folder, kind, meta);
         c.Locked = meta.TryGetValue(GoldenFormat.KeyLocked, out var locked) ? GoldenFormat.ParseLocked(locked, expectedPath) : LockedTowers.None;
         var lossKind = !meta.TryGetValue(GoldenFormat.KeyLoss, out var lk) ? LossKind.Sigmoid
             : lk == LossKind.Sigmoid.Name() ? LossKind.Sigmoid
             : lk == LossKind.Softmax.Name() ? LossKind.Softmax
-            : throw new InputFormatException($"{expectedPath}: metadata loss '{lk}' is not '{LossKind.Sigmoid.Name()}' or '{LossKind.Softmax.Name()}'.", expectedPath);
+            : throw new InputFormatException($"{expectedPath}: metadata loss '{JsonInputErrors.OneLine(lk)}' is not '{LossKind.Sigmoid.Name()}' or '{LossKind.Softmax.Name()}'.", expectedPath);
         c.Loss = new LossOptions(
             Kind: lossKind,
             Chunks: meta.TryGetValue(GoldenFormat.KeyChunks, out var chunks) ? ParseInt(expectedPath, GoldenFormat.KeyChunks, chunks) : 1,
@@ -160,12 +160,12 @@ public sealed class GoldenCase
     private static int ParseInt(string path, string key, string text) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
             ? v
-            : throw new InputFormatException($"{path}: metadata {key} '{text}' is not a positive integer.", path);
+            : throw new InputFormatException($"{path}: metadata {key} '{JsonInputErrors.OneLine(text)}' is not a positive integer.", path);
 
     private static double ParseDouble(string path, string key, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) && v >= 0
             ? v
-            : throw new InputFormatException($"{path}: metadata {key} '{text}' is not a non-negative number.", path);
+            : throw new InputFormatException($"{path}: metadata {key} '{JsonInputErrors.OneLine(text)}' is not a non-negative number.", path);
 }
 
 /// <summary>
@@ -188,7 +188,7 @@ public static class SeededWeights
             if (root.ValueKind != JsonValueKind.Object)
                 throw new InputFormatException($"{path}: the top level is a JSON {root.ValueKind}; expected {Expected}.", path);
             string format = root.TryGetProperty("format", out var f) && f.ValueKind == JsonValueKind.String ? Field(path, "format", f.GetString) ?? "" : "";
-            if (format != Format) throw new InputFormatException($"{path}: format '{format}' is not '{Format}'; expected {Expected}.", path);
+            if (format != Format) throw new InputFormatException($"{path}: format '{JsonInputErrors.OneLine(format)}' is not '{Format}'; expected {Expected}.", path);
             ulong seed = Field(path, "seed", () => Property(path, root, "seed").GetUInt64());
             double scale = Field(path, "logit_scale", () => Property(path, root, "logit_scale").GetDouble());
             double bias = Field(path, "logit_bias", () => Property(path, root, "logit_bias").GetDouble());
@@ -219,7 +219,7 @@ public static class SeededWeights
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException)
         {
-            throw new InputFormatException($"{path}: \"{name}\" cannot be read ({ex.Message.Replace('\n', ' ')}); expected {Expected} (seed a non-negative integer, the others numbers).", path, null, ex);
+            throw new InputFormatException($"{path}: \"{name}\" cannot be read ({JsonInputErrors.OneLine(ex.Message)}); expected {Expected} (seed a non-negative integer, the others numbers).", path, null, ex);
         }
     }
 

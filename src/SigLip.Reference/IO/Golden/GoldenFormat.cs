@@ -79,7 +79,7 @@ public static class GoldenFormat
         "image" => LockedTowers.Image,
         "text" => LockedTowers.Text,
         "image,text" => LockedTowers.Image | LockedTowers.Text,
-        _ => throw new InputFormatException($"{file}: metadata locked '{text}' is not one of none, image, text, image,text.", file),
+        _ => throw new InputFormatException($"{file}: metadata locked '{JsonInputErrors.OneLine(text)}' is not one of none, image, text, image,text.", file),
     };
 }
 
