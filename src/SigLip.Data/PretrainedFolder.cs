@@ -50,40 +50,53 @@ public static partial class PretrainedFolder
     }
 
     /// <summary>
-    /// Throws <see cref="InvalidDataException"/> when the tokenizer and config cannot work together; returns
-    /// warnings for what is allowed but unusual.
+    /// Throws <see cref="InputFormatException"/> (its file: <paramref name="where"/>, the folder) when the
+    /// tokenizer and config cannot work together; returns warnings for what is allowed but unusual.
     /// </summary>
     public static IReadOnlyList<string> CheckConsistency(SiglipConfig config, SiglipTokenizer tokenizer, int maxLength, string where)
     {
         var warnings = new List<string>();
         int vocab = config.Text.VocabSize;
         if (tokenizer.VocabSize > vocab)
-            throw new InvalidDataException($"{where}: {SpieceFileName} has {tokenizer.VocabSize} pieces but text_config.vocab_size is {vocab}: ids {vocab}..{tokenizer.VocabSize - 1} would have no embedding row. The tokenizer and config.json come from different models.");
+            throw new InputFormatException($"{where}: {SpieceFileName} has {tokenizer.VocabSize} pieces but text_config.vocab_size is {vocab}: ids {vocab}..{tokenizer.VocabSize - 1} would have no embedding row. The tokenizer and config.json come from different models.", where);
         if (tokenizer.VocabSize < vocab)
             warnings.Add($"{SpieceFileName} has {tokenizer.VocabSize} pieces, text_config.vocab_size is {vocab}: embedding rows {tokenizer.VocabSize}..{vocab - 1} are never used (padded tables do this).");
         if (maxLength < 1)
-            throw new InvalidDataException($"{where}: max length {maxLength} leaves no room for </s>.");
+            throw new InputFormatException($"{where}: max length {maxLength} leaves no room for </s>.", where);
         if (maxLength > config.Text.MaxPositionEmbeddings)
-            throw new InvalidDataException($"{where}: max length {maxLength} exceeds text_config.max_position_embeddings {config.Text.MaxPositionEmbeddings}; texts can be at most {config.Text.MaxPositionEmbeddings} tokens for this model.");
+            throw new InputFormatException($"{where}: max length {maxLength} exceeds text_config.max_position_embeddings {config.Text.MaxPositionEmbeddings}; texts can be at most {config.Text.MaxPositionEmbeddings} tokens for this model.", where);
         if (maxLength < config.Text.MaxPositionEmbeddings)
             warnings.Add($"max length {maxLength} is below text_config.max_position_embeddings {config.Text.MaxPositionEmbeddings}; SigLIP was trained on texts padded to the full length.");
         return warnings;
     }
 
+    private const string TokenizerConfigExpected = "a JSON object such as {\"model_max_length\": 64}";
+
     private static int? ReadModelMaxLength(string path)
     {
         if (!File.Exists(path)) return null;
+        byte[] bytes = File.ReadAllBytes(path);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            using var doc = JsonDocument.Parse(bytes);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new InputFormatException($"{path}: the top level is a JSON {root.ValueKind}; expected {TokenizerConfigExpected}.", path);
+            if (!root.TryGetProperty("model_max_length", out var v)) return null;
+            // A string or a list here is a damaged file, not "no limit": say so rather than quietly use the config's length.
+            if (v.ValueKind != JsonValueKind.Number)
+                throw new InputFormatException($"{path}: model_max_length is a JSON {v.ValueKind}; expected a number (a positive integer, or 1e30 for no limit).", path);
             // transformers writes 1e30 for "no limit"; only a sensible integer counts.
-            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("model_max_length", out var v)
-                && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n > 0) return n;
-            return null;
+            return v.TryGetInt32(out int n) && n > 0 ? n : null;
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"{path}: not valid JSON ({ex.Message}).", ex);
+            throw JsonInputErrors.NotJson(path, bytes, ex, TokenizerConfigExpected);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // System.Text.Json's answer to a name it cannot compare as text (an unpaired surrogate escape).
+            throw JsonInputErrors.BadValue(path, ex, TokenizerConfigExpected);
         }
     }
 }

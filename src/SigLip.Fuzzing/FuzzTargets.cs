@@ -7,7 +7,7 @@ public static class FuzzTargets
 {
     /// <summary>The formats, in the order "all" runs them.</summary>
     public static IReadOnlyList<string> Names { get; } =
-        ["safetensors", "config", "spiece", "captions-jsonl", "captions-tsv", "manifest", "trainer-state", "png", "jpeg"];
+        ["safetensors", "config", "spiece", "captions-jsonl", "captions-tsv", "manifest", "golden-weights", "trainer-state", "png", "jpeg"];
 
     /// <summary>
     /// A new target for <paramref name="name"/>. <paramref name="sharedFolder"/> (../shared beside the repository)
@@ -21,6 +21,7 @@ public static class FuzzTargets
         "captions-jsonl" => new CaptionsTarget(tsv: false),
         "captions-tsv" => new CaptionsTarget(tsv: true),
         "manifest" => new ManifestTarget(),
+        "golden-weights" => new GoldenWeightsTarget(),
         "trainer-state" => new TrainerStateTarget(),
         "png" => new ImageTarget(png: true),
         "jpeg" => new ImageTarget(png: false),

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using SigLip.Data;
+using SigLip.Reference.IO;
 using SigLip.SpecTests.Support;
 
 namespace SigLip.SpecTests.Data;
@@ -49,7 +50,7 @@ public sealed class PretrainedFolderTests
     {
         using var dir = new TinyCheckpointFolder();
         dir.EditConfig(n => n["text_config"]!["vocab_size"] = 50);
-        var ex = Assert.Throws<InvalidDataException>(() => PretrainedFolder.Load(dir.Root));
+        var ex = Assert.Throws<InputFormatException>(() => PretrainedFolder.Load(dir.Root));
         Assert.Contains("90 pieces", ex.Message);
         Assert.Contains("vocab_size is 50", ex.Message);
     }
@@ -59,7 +60,7 @@ public sealed class PretrainedFolderTests
     {
         using var dir = new TinyCheckpointFolder();
         var model = PretrainedFolder.Load(dir.Root);
-        var ex = Assert.Throws<InvalidDataException>(() => PretrainedFolder.CheckConsistency(model.Config, model.Tokenizer, 13, "here"));
+        var ex = Assert.Throws<InputFormatException>(() => PretrainedFolder.CheckConsistency(model.Config, model.Tokenizer, 13, "here"));
         Assert.Contains("max_position_embeddings 12", ex.Message);
         Assert.Contains(PretrainedFolder.CheckConsistency(model.Config, model.Tokenizer, 8, "here"), w => w.Contains("below"));
 

@@ -48,6 +48,14 @@ public class EvalCommandTests
             }
 
             Assert.Equal(1, RunEval("--checkpoint", Path.Combine(folder, "missing")));
+
+            // trainer_state.json only hints at the tokenizer: one that cannot be read is no hint (it used to end
+            // in System.Text.Json's InvalidOperationException when it was not an object or held an unpaired surrogate).
+            foreach (var state in new[] { "[]", "{\"data_description\": \"\\ud800\"}", "{" })
+            {
+                File.WriteAllText(Path.Combine(folder, "trainer_state.json"), state);
+                Assert.Equal(0, RunEval("--checkpoint", folder, "--images-per-class", "1"));
+            }
         }
         finally
         {

@@ -27,6 +27,7 @@ internal static class BenchCommand
         command.Options.Add(noSettle);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(report) is { } target) AtomicFile.CheckWritable(target); // refused before minutes of timing, not after
             int t = parse.GetValue(threads);
             if (t < 1) throw new ArgumentException($"--threads must be at least 1, got {t}.");
             var filter = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

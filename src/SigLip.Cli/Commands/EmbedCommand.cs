@@ -32,6 +32,7 @@ internal static class EmbedCommand
             var textList = parse.GetValue(texts) ?? [];
             if ((imagePaths.Length > 0) == (textList.Length > 0))
                 throw new ArgumentException("Give either --images PATH... or --texts TEXT... (one of them, not both).");
+            if (parse.GetValue(output) is { } target) AtomicFile.CheckWritable(target); // refused before the model loads and runs, not after
             var pretrained = PretrainedFolder.Load(parse.GetValue(checkpoint)!);
             foreach (var w in pretrained.Warnings) Console.Error.WriteLine($"note: {w}");
             using var started = backendOptions.Start(parse);

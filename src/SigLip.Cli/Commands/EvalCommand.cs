@@ -125,7 +125,10 @@ internal static class EvalCommand
                 ? d.GetString()!.StartsWith("built-in shapes", StringComparison.Ordinal)
                 : null;
         }
-        catch (System.Text.Json.JsonException)
+        // Unreadable is "no state" (the tokenizer is then chosen by vocabulary size), whether the JSON is broken
+        // (JsonException) or well formed but not an object / holding an unpaired surrogate escape, which
+        // System.Text.Json answers with InvalidOperationException.
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException)
         {
             return null;
         }

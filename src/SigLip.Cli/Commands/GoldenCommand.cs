@@ -79,7 +79,7 @@ internal static class GoldenCommand
             if (!File.Exists(inputsFile)) throw new FileNotFoundException($"--inputs {inputsFile}: no such file; give a safetensors file holding pixel_values and input_ids.");
             using var file = SafeTensorsFile.Open(inputsFile);
             foreach (var n in new[] { "pixel_values", "input_ids" })
-                if (!file.Contains(n)) throw new InvalidDataException($"--inputs {inputsFile}: no tensor '{n}'; the file must hold pixel_values [B, {config.Vision.NumChannels}, {config.Vision.ImageSize}, {config.Vision.ImageSize}] and input_ids [B, L] (L <= {config.Text.MaxPositionEmbeddings}).");
+                if (!file.Contains(n)) throw new InputFormatException($"--inputs {inputsFile}: no tensor '{n}'; the file must hold pixel_values [B, {config.Vision.NumChannels}, {config.Vision.ImageSize}, {config.Vision.ImageSize}] and input_ids [B, L] (L <= {config.Text.MaxPositionEmbeddings}).", inputsFile);
             batch = new SiglipBatch(file.ReadTensor("pixel_values"), file.ReadTokenIds("input_ids"));
             covers = $"checkpoint {Path.GetFullPath(checkpointDir)}, inputs {Path.GetFileName(inputsFile)}";
         }
@@ -121,6 +121,7 @@ internal static class GoldenCommand
         foreach (var o in new Option[] { caseDir, actual, dtype, report }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(report) is { } target) AtomicFile.CheckWritable(target); // refused before the comparison, not after
             var result = GoldenComparer.Compare(parse.GetValue(caseDir)!, parse.GetValue(actual)!, parse.GetValue(dtype)!);
             PrintCompare(result);
             if (parse.GetValue(report) is { } reportPath)
@@ -161,6 +162,7 @@ internal static class GoldenCommand
         foreach (var o in new Option[] { cases, report, only, failuresOnly }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(report) is { } target) AtomicFile.CheckWritable(target); // refused before the cases run, not after
             var dir = GoldenLocator.Find(parse.GetValue(cases), "--cases");
             using var started = backendOptions.Start(parse);
             var filter = parse.GetValue(only);

@@ -99,6 +99,24 @@ public sealed class ManifestTarget() : FuzzTarget("manifest", "golden/manifest.j
     }
 }
 
+/// <summary>A golden case's weights.json (seeded parameters): <see cref="SeededWeights.Read"/>, as loading a case without model.safetensors does.</summary>
+public sealed class GoldenWeightsTarget() : FuzzTarget("golden-weights", "a golden case's weights.json: SeededWeights.Read for a tiny model (the parameters drawn from its seed)")
+{
+    private const string FileName = "weights.json";
+
+    // Tiny, so that a case that parses draws its parameters in microseconds.
+    private static readonly SiglipConfig Tiny = new(
+        new TextConfig(VocabSize: 16, HiddenSize: 8, IntermediateSize: 16, NumHiddenLayers: 1, NumAttentionHeads: 2, MaxPositionEmbeddings: 4, ProjectionSize: 8),
+        new VisionConfig(HiddenSize: 8, IntermediateSize: 16, NumHiddenLayers: 1, NumAttentionHeads: 2, ImageSize: 8, PatchSize: 4));
+
+    protected override IReadOnlyList<FuzzCase> MakeSeeds() =>
+        [new FuzzCase(FileName, Encoding.UTF8.GetBytes(SeededWeights.ToJson(208, 2.302585092994046, -10, "fuzz seed, \u00e9")))];
+
+    protected override byte[]? MutateStructure(string fileName, byte[] bytes, FuzzRandom rng) => JsonMutations.Mutate(bytes, rng);
+
+    protected override void Parse(string folder, FuzzCase input) => SeededWeights.Read(Path.Combine(folder, FileName), Tiny);
+}
+
 /// <summary>PNG and JPEG files: <see cref="ImageLoader.Load(string)"/> (decode, resize, pixel values), as a caption folder's images are read.</summary>
 public sealed class ImageTarget : FuzzTarget
 {

@@ -40,5 +40,6 @@ public static class JsonInputErrors
     public static InputFormatException BadValue(string file, InvalidOperationException ex, string expected) =>
         new($"{file}: a value could not be read ({OneLine(ex.Message)}); expected {expected} (strings must be text: no unpaired surrogate escapes such as \\ud800).", file, null, ex);
 
-    private static string OneLine(string s) => s.Replace("\r", " ").Replace("\n", " ");
+    /// <summary><paramref name="s"/> with line breaks made spaces: for a text from a file (or a library's message) quoted in a one-line error.</summary>
+    public static string OneLine(string s) => s.Replace("\r", " ").Replace("\n", " ");
 }

@@ -1,4 +1,5 @@
 using SigLip.Reference.Data;
+using SigLip.Reference.IO;
 
 namespace SigLip.Reference.Training;
 
@@ -82,7 +83,7 @@ public sealed class BatchStream : IDisposable
         {
             var example = NextExample();
             if (example.Pixels.Size != imageValues)
-                throw new InvalidDataException($"Example {_index - 1} of epoch {_epoch} of '{_source.Description}' has pixels {Tensor.ShapeToString(example.Pixels.Shape)}, expected [{_channels}, {_imageSize}, {_imageSize}].");
+                throw new InputFormatException($"Example {_index - 1} of epoch {_epoch} of '{_source.Description}' has pixels {Tensor.ShapeToString(example.Pixels.Shape)}, expected [{_channels}, {_imageSize}, {_imageSize}].", _source.Description);
             if (b < start || b >= start + count) continue;
             Array.Copy(example.Pixels.Data, 0, pixels, (b - start) * imageValues, imageValues);
             captions[b - start] = example.Caption;
@@ -95,12 +96,12 @@ public sealed class BatchStream : IDisposable
     {
         if (_examples.MoveNext()) { _index++; return _examples.Current; }
         // End of a finite source: next epoch, in the order of the next seed.
-        if (_index == 0) throw new InvalidDataException($"Data '{_source.Description}' yielded no usable examples.");
+        if (_index == 0) throw new InputFormatException($"Data '{_source.Description}' yielded no usable examples.", _source.Description);
         _examples.Dispose();
         _epoch++;
         _index = 0;
         _examples = OpenEpoch(_epoch);
-        if (!_examples.MoveNext()) throw new InvalidDataException($"Data '{_source.Description}' yielded no usable examples in epoch {_epoch}.");
+        if (!_examples.MoveNext()) throw new InputFormatException($"Data '{_source.Description}' yielded no usable examples in epoch {_epoch}.", _source.Description);
         _index++;
         return _examples.Current;
     }

@@ -24,7 +24,7 @@ public sealed record GoldenExpected(string Name, string Target, Tensor Values, l
 /// <summary>
 /// A golden case read from its folder (layout: <see cref="GoldenFormat"/>). Everything is read and
 /// checked when it is loaded; a malformed case throws (SafeTensorsFormatException,
-/// InvalidDataException, FileNotFoundException) naming the file and the problem.
+/// InputFormatException, FileNotFoundException) naming the file and the problem.
 /// </summary>
 public sealed class GoldenCase
 {
@@ -87,14 +87,14 @@ public sealed class GoldenCase
         {
             "model" => GoldenCaseKind.Model,
             "loss" => GoldenCaseKind.Loss,
-            _ => throw new InvalidDataException($"{expectedPath}: metadata kind '{kindText}' is not 'model' or 'loss'."),
+            _ => throw new InputFormatException($"{expectedPath}: metadata kind '{JsonInputErrors.OneLine(kindText)}' is not 'model' or 'loss'.", expectedPath),
         };
         var c = new GoldenCase(name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), folder, kind, meta);
-        c.Locked = meta.TryGetValue(GoldenFormat.KeyLocked, out var locked) ? GoldenFormat.ParseLocked(locked) : LockedTowers.None;
+        c.Locked = meta.TryGetValue(GoldenFormat.KeyLocked, out var locked) ? GoldenFormat.ParseLocked(locked, expectedPath) : LockedTowers.None;
         var lossKind = !meta.TryGetValue(GoldenFormat.KeyLoss, out var lk) ? LossKind.Sigmoid
             : lk == LossKind.Sigmoid.Name() ? LossKind.Sigmoid
             : lk == LossKind.Softmax.Name() ? LossKind.Softmax
-            : throw new InvalidDataException($"{expectedPath}: metadata loss '{lk}' is not '{LossKind.Sigmoid.Name()}' or '{LossKind.Softmax.Name()}'.");
+            : throw new InputFormatException($"{expectedPath}: metadata loss '{JsonInputErrors.OneLine(lk)}' is not '{LossKind.Sigmoid.Name()}' or '{LossKind.Softmax.Name()}'.", expectedPath);
         c.Loss = new LossOptions(
             Kind: lossKind,
             Chunks: meta.TryGetValue(GoldenFormat.KeyChunks, out var chunks) ? ParseInt(expectedPath, GoldenFormat.KeyChunks, chunks) : 1,
@@ -103,7 +103,7 @@ public sealed class GoldenCase
         IReadOnlyList<string> inputs = kind == GoldenCaseKind.Model ? GoldenFormat.ModelInputs : GoldenFormat.LossInputs;
         foreach (var input in inputs)
             if (!file.Contains(input))
-                throw new InvalidDataException($"{expectedPath}: input '{input}' is missing; a {kindText} case holds {string.Join(", ", inputs)}.");
+                throw new InputFormatException($"{expectedPath}: input '{input}' is missing; a {kindText} case holds {string.Join(", ", inputs)}.", expectedPath);
 
         if (kind == GoldenCaseKind.Model)
         {
@@ -126,17 +126,17 @@ public sealed class GoldenCase
         {
             if (inputs.Contains(e.Name) || e.Name.StartsWith(GoldenFormat.GradSampleIndexPrefix, StringComparison.Ordinal)) continue;
             if (!e.DType.IsFloat())
-                throw new InvalidDataException($"{expectedPath}: expected tensor '{e.Name}' is {e.DType}; expected values are floating point.");
+                throw new InputFormatException($"{expectedPath}: expected tensor '{e.Name}' is {e.DType}; expected values are floating point.", expectedPath);
             if (e.Name.StartsWith(GoldenFormat.GradSamplePrefix, StringComparison.Ordinal))
             {
                 string parameter = e.Name[GoldenFormat.GradSamplePrefix.Length..];
                 string indexName = GoldenFormat.GradSampleIndexPrefix + parameter;
                 if (!file.Contains(indexName))
-                    throw new InvalidDataException($"{expectedPath}: '{e.Name}' has no '{indexName}' saying which elements it samples.");
+                    throw new InputFormatException($"{expectedPath}: '{e.Name}' has no '{indexName}' saying which elements it samples.", expectedPath);
                 var indices = file.ReadInt64(indexName);
                 var values = file.ReadTensor(e.Name);
                 if (indices.Length != values.Size)
-                    throw new InvalidDataException($"{expectedPath}: '{e.Name}' has {values.Size} values but '{indexName}' has {indices.Length} indices.");
+                    throw new InputFormatException($"{expectedPath}: '{e.Name}' has {values.Size} values but '{indexName}' has {indices.Length} indices.", expectedPath);
                 expected.Add(new GoldenExpected(e.Name, "grad." + parameter, values, indices));
             }
             else
@@ -145,7 +145,7 @@ public sealed class GoldenCase
             }
         }
         if (expected.Count == 0)
-            throw new InvalidDataException($"{expectedPath}: holds inputs but no expected outputs or gradients.");
+            throw new InputFormatException($"{expectedPath}: holds inputs but no expected outputs or gradients.", expectedPath);
         c.Expected = expected;
         return c;
     }
@@ -153,19 +153,19 @@ public sealed class GoldenCase
     private static double Scalar(SafeTensorsFile file, string path, string name)
     {
         var t = file.ReadTensor(name);
-        if (t.Size != 1) throw new InvalidDataException($"{path}: '{name}' has shape {Tensor.ShapeToString(t.Shape)}; expected one value [1].");
+        if (t.Size != 1) throw new InputFormatException($"{path}: '{name}' has shape {Tensor.ShapeToString(t.Shape)}; expected one value [1].", path);
         return t.Data[0];
     }
 
     private static int ParseInt(string path, string key, string text) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
             ? v
-            : throw new InvalidDataException($"{path}: metadata {key} '{text}' is not a positive integer.");
+            : throw new InputFormatException($"{path}: metadata {key} '{JsonInputErrors.OneLine(text)}' is not a positive integer.", path);
 
     private static double ParseDouble(string path, string key, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) && v >= 0
             ? v
-            : throw new InvalidDataException($"{path}: metadata {key} '{text}' is not a non-negative number.");
+            : throw new InputFormatException($"{path}: metadata {key} '{JsonInputErrors.OneLine(text)}' is not a non-negative number.", path);
 }
 
 /// <summary>
@@ -180,20 +180,46 @@ public static class SeededWeights
     /// <summary>The parameters a weights.json describes, for a model of <paramref name="config"/>.</summary>
     public static NamedTensors Read(string path, SiglipConfig config)
     {
+        byte[] bytes = File.ReadAllBytes(path);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            using var doc = JsonDocument.Parse(bytes);
             var root = doc.RootElement;
-            string format = root.TryGetProperty("format", out var f) ? f.GetString() ?? "" : "";
-            if (format != Format) throw new InvalidDataException($"{path}: format '{format}' is not '{Format}'.");
-            ulong seed = root.GetProperty("seed").GetUInt64();
-            double scale = root.GetProperty("logit_scale").GetDouble();
-            double bias = root.GetProperty("logit_bias").GetDouble();
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new InputFormatException($"{path}: the top level is a JSON {root.ValueKind}; expected {Expected}.", path);
+            string format = root.TryGetProperty("format", out var f) && f.ValueKind == JsonValueKind.String ? Field(path, "format", f.GetString) ?? "" : "";
+            if (format != Format) throw new InputFormatException($"{path}: format '{JsonInputErrors.OneLine(format)}' is not '{Format}'; expected {Expected}.", path);
+            ulong seed = Field(path, "seed", () => Property(path, root, "seed").GetUInt64());
+            double scale = Field(path, "logit_scale", () => Property(path, root, "logit_scale").GetDouble());
+            double bias = Field(path, "logit_bias", () => Property(path, root, "logit_bias").GetDouble());
             return GoldenRandom.Parameters(config, seed, scale, bias);
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
+        catch (JsonException ex)
         {
-            throw new InvalidDataException($"{path}: not a valid weights.json ({ex.Message}); expected {{\"format\": \"{Format}\", \"seed\": N, \"logit_scale\": x, \"logit_bias\": y}}.", ex);
+            throw JsonInputErrors.NotJson(path, bytes, ex, Expected);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // TryGetProperty compares names as text: an unpaired surrogate escape in one ends here.
+            throw JsonInputErrors.BadValue(path, ex, Expected);
+        }
+    }
+
+    private static string Expected => $"{{\"format\": \"{Format}\", \"seed\": N, \"logit_scale\": x, \"logit_bias\": y}}";
+
+    private static JsonElement Property(string path, JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) ? v : throw new InputFormatException($"{path}: no \"{name}\"; expected {Expected}.", path);
+
+    /// <summary>Reads one field; System.Text.Json's wrong-kind and out-of-range failures become one line naming the field.</summary>
+    private static T Field<T>(string path, string name, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException)
+        {
+            throw new InputFormatException($"{path}: \"{name}\" cannot be read ({JsonInputErrors.OneLine(ex.Message)}); expected {Expected} (seed a non-negative integer, the others numbers).", path, null, ex);
         }
     }
 

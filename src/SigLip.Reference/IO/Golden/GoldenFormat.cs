@@ -72,14 +72,14 @@ public static class GoldenFormat
         _ => "image,text",
     };
 
-    /// <summary>Parses the "locked" metadata value; anything else throws <see cref="InvalidDataException"/>.</summary>
-    public static LockedTowers ParseLocked(string text) => text.Trim().ToLowerInvariant() switch
+    /// <summary>Parses the "locked" metadata value of <paramref name="file"/>; anything else throws <see cref="InputFormatException"/> naming the file.</summary>
+    public static LockedTowers ParseLocked(string text, string file) => text.Trim().ToLowerInvariant() switch
     {
         "" or "none" => LockedTowers.None,
         "image" => LockedTowers.Image,
         "text" => LockedTowers.Text,
         "image,text" => LockedTowers.Image | LockedTowers.Text,
-        _ => throw new InvalidDataException($"locked '{text}' is not one of none, image, text."),
+        _ => throw new InputFormatException($"{file}: metadata locked '{JsonInputErrors.OneLine(text)}' is not one of none, image, text, image,text.", file),
     };
 }
 

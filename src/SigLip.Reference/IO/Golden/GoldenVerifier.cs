@@ -232,7 +232,7 @@ public static class GoldenVerifier
         {
             golden = GoldenCase.Load(dir, name);
         }
-        catch (Exception ex) when (ex is SafeTensorsFormatException or InvalidDataException or FileNotFoundException or ArgumentException or IOException)
+        catch (Exception ex) when (ex is SafeTensorsFormatException or InputFormatException or FileNotFoundException or ArgumentException or IOException)
         {
             return new(name, kind, GoldenCaseStatus.Corrupted, listed?.Covers, [], ex.Message, clock.Elapsed.TotalSeconds);
         }
