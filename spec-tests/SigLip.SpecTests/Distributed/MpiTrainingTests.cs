@@ -202,8 +202,8 @@ public sealed class MpiTrainingTests(ITestOutputHelper output)
     {
         MpiJob.RequireMpirun();
         using var folder = new TempFolder();
-        // The run folder is a file: rank 0, the only rank that writes, fails at its first checkpoint,
-        // while rank 1 waits for it at the checkpoint's barrier.
+        // The run folder is a file: rank 0, the only rank that writes (and so the only one that checks --out),
+        // refuses it before training, while rank 1 goes on to wait for it in the first step's collectives.
         string notAFolder = Path.Combine(folder.Path, "taken");
         File.WriteAllText(notAFolder, "a file, not a folder\n");
         var result = RunRanks(MpiJob.Ranks(2), TrainArgs("reference", notAFolder, steps: 1000, checkpointEvery: 3));

@@ -163,7 +163,8 @@ internal static class TrainCommand
     {
         bool root = communicator is null || communicator.Rank == 0;
         if (o.Report is not null) AtomicFile.CheckWritable(o.Report); // refused before training, not after
-        if (o.Out is not null) AtomicFile.CheckFolderWritable(o.Out, "--out");
+        // Rank 0 alone writes the run folder, so it alone checks it; under mpirun its refusal aborts the job (one message).
+        if (root && o.Out is not null) AtomicFile.CheckFolderWritable(o.Out, "--out");
         if (o.LockImage is not null && o.LockText is not null)
             throw new ArgumentException("--lock-image and --lock-text together would leave only t' and b to train; lock one tower at most.");
         if (o.Resume is not null)
