@@ -220,7 +220,9 @@ public sealed class ImageCaptionFolder : IImageTextSource
             {
                 pixels = _loader.Load(entry.ImagePath);
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException) // a bad image never stops a run
+            // A bad image never stops a run; a missing SkiaSharp native library is not a bad image: it would
+            // skip every image, so it stops the run with its own one-line message.
+            catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException and not ImageLibraryException)
             {
                 var category = ex is ImageDecodeException d ? d.Problem switch
                 {

@@ -103,10 +103,20 @@ public sealed class ImageLoader
         return Decode(bytes, path);
     }
 
-    /// <summary>Decodes to 8-bit RGB; throws <see cref="ImageDecodeException"/> naming <paramref name="source"/> when the data is not a whole image.</summary>
+    /// <summary>
+    /// Decodes to 8-bit RGB; throws <see cref="ImageDecodeException"/> naming <paramref name="source"/> when the data is not a whole image,
+    /// <see cref="ImageLibraryException"/> when SkiaSharp's native library cannot be loaded (no image could be decoded).
+    /// </summary>
     public static RgbImage Decode(byte[] encoded, string source)
     {
         if (encoded.Length == 0) throw new ImageDecodeException($"{source}: the file is empty.");
+        // SkiaSharp is used in its own method: its native library is loaded (and fails) inside that call, caught here.
+        try { return DecodeWithSkia(encoded, source); }
+        catch (Exception ex) when (ImageLibraryException.Translate(ex, $"{source}: cannot decode images") is { } library) { throw library; }
+    }
+
+    private static RgbImage DecodeWithSkia(byte[] encoded, string source)
+    {
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data) ?? throw new ImageDecodeException($"{source}: not an image SkiaSharp can decode (expected JPEG, PNG, WebP, GIF, BMP or ICO).");
         var info = codec.Info;
@@ -133,12 +143,20 @@ public sealed class ImageLoader
     public static RgbImage Resize(RgbImage image, int width, int height, ImageResampler resampler) => resampler switch
     {
         ImageResampler.PilBicubic => PilBicubic.Resize(image, width, height),
-        ImageResampler.SkiaCatmullRom => SkiaResize(image, width, height, SKCubicResampler.CatmullRom),
-        ImageResampler.SkiaMitchell => SkiaResize(image, width, height, SKCubicResampler.Mitchell),
+        ImageResampler.SkiaCatmullRom => SkiaResize(image, width, height, catmullRom: true),
+        ImageResampler.SkiaMitchell => SkiaResize(image, width, height, catmullRom: false),
         _ => throw new ArgumentOutOfRangeException(nameof(resampler), resampler, "Unknown resampler."),
     };
 
-    private static RgbImage SkiaResize(RgbImage image, int width, int height, SKCubicResampler cubic)
+    // Every SkiaSharp member (the resampler included) is touched inside the try, so that whichever first needs
+    // the native library, its failure is translated here.
+    private static RgbImage SkiaResize(RgbImage image, int width, int height, bool catmullRom)
+    {
+        try { return SkiaScale(image, width, height, catmullRom ? SKCubicResampler.CatmullRom : SKCubicResampler.Mitchell); }
+        catch (Exception ex) when (ImageLibraryException.Translate(ex, "cannot resize images with SkiaSharp") is { } library) { throw library; }
+    }
+
+    private static RgbImage SkiaScale(RgbImage image, int width, int height, SKCubicResampler cubic)
     {
         var rgba = new byte[image.Width * image.Height * 4];
         for (int i = 0, j = 0; j < image.Pixels.Length; i += 4, j += 3)

@@ -8,10 +8,14 @@ namespace SigLip.SpecTests.Support;
 /// </summary>
 internal static class SiglipProcess
 {
-    public static (int ExitCode, string Output) Run(TimeSpan limit, params string[] args)
+    public static (int ExitCode, string Output) Run(TimeSpan limit, params string[] args) =>
+        RunFrom(AppContext.BaseDirectory, limit, args);
+
+    /// <summary>`siglip ...` from the siglip.dll in <paramref name="folder"/> (a modified copy of the build output).</summary>
+    public static (int ExitCode, string Output) RunFrom(string folder, TimeSpan limit, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "siglip.dll"));
+        start.ArgumentList.Add(Path.Combine(folder, "siglip.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using SigLip.Cli.Plots;
+using SigLip.Data;
 using SigLip.Reference;
 using SigLip.Reference.IO;
 using SigLip.Reference.Loss;
@@ -68,7 +69,10 @@ internal static class ExplainCommand
             foreach (var (file, matrix, title, range) in Plots(example))
             {
                 string path = Path.Combine(folder, file);
-                MatrixHeatmapPlot.Save(ContainedPath.ForWriting(folder, file), matrix, title, range);
+                // The heatmaps are what explain writes: without SkiaSharp's native library there is nothing to
+                // keep, so the command stops with one line (the printed tables above are already out).
+                try { MatrixHeatmapPlot.Save(ContainedPath.ForWriting(folder, file), matrix, title, range); }
+                catch (Exception ex) when (ImageLibraryException.Translate(ex, $"{path} was not written") is { } library) { throw library; }
                 written.Add(path);
             }
             if (jsonPath is not null)

@@ -251,9 +251,22 @@ internal static class TrainCommand
         PrintEvaluation(evaluation, o.Data is null);
         FolderSkips.Print(trainData);
 
-        LossCurvePlot.Save(ContainedPath.ForWriting(runFolder, LossCurveFile), result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
+        // The plot is drawn by ScottPlot over SkiaSharp. When SkiaSharp's native library cannot be loaded the
+        // training is not lost: the checkpoint is already saved and the report is still written. The user is
+        // told on one line that the loss curve was not written and why, and the command exits 0, since what
+        // was asked for (the trained checkpoint and its evaluation) exists; the report's loss_curve is null.
+        string? lossCurve = plotPath;
+        try
+        {
+            LossCurvePlot.Save(ContainedPath.ForWriting(runFolder, LossCurveFile), result.Losses, $"SigLIP training loss ({backend.Name}, batch {settings.BatchSize}, {settings.LossSettings.Kind.ToString().ToLowerInvariant()})");
+        }
+        catch (Exception ex) when (ImageLibraryException.Translate(ex, $"the loss curve {plotPath} was not written") is { } library)
+        {
+            Console.Error.WriteLine($"warning: {library.Message}");
+            lossCurve = null;
+        }
         AnsiConsole.MarkupLine($"Checkpoint: {Markup.Escape(result.CheckpointPath ?? "(none)")}");
-        AnsiConsole.MarkupLine($"Loss curve: {Markup.Escape(plotPath)}");
+        if (lossCurve is not null) AnsiConsole.MarkupLine($"Loss curve: {Markup.Escape(lossCurve)}");
 
         if (o.Report is not null)
         {
@@ -276,7 +289,7 @@ internal static class TrainCommand
                 ["temperature"] = result.Temperature,
                 ["bias"] = result.Bias,
                 ["checkpoint"] = result.CheckpointPath,
-                ["loss_curve"] = plotPath,
+                ["loss_curve"] = lossCurve,
             };
             if (FolderSkips.ToJson(trainData) is { } skipped) json["skipped"] = skipped;
             var fields = JsonNode.Parse(evaluation.ToJson())!.AsObject();
