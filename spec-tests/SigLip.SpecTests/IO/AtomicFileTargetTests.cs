@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SigLip.Reference.Evaluation;
 using SigLip.Reference.IO;
 using SigLip.SpecTests.Support;
@@ -16,19 +15,13 @@ public sealed class AtomicFileTargetTests : IDisposable
     private readonly TempFolder _temp = new();
     public void Dispose() => _temp.Dispose();
 
-    private static void MakeFifo(string path)
-    {
-        using var p = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
-    }
 
     [SkippableFact]
     public void A_fifo_is_refused_and_stays_a_fifo()
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo and statx are Linux here");
         var fifo = _temp.File("report.json");
-        MakeFifo(fifo);
+        Fifos.Make(fifo);
         var ex = Assert.Throws<PathRefusedException>(() => AtomicFile.WriteAllText(fifo, "{}"));
         Assert.Contains(fifo, ex.Message);
         Assert.Contains("FIFO", ex.Message);
@@ -90,7 +83,7 @@ public sealed class AtomicFileTargetTests : IDisposable
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo and statx are Linux here");
         var fifo = _temp.File("report.json");
-        MakeFifo(fifo);
+        Fifos.Make(fifo);
         var run = _temp.File("run");
         var (code, _, err) = SigLip.SpecTests.Data.CliRunner.Run("train", "--report", fifo, "--skip-golden-check", "--steps", "1", "--out", run);
         Assert.Equal(1, code);
@@ -109,7 +102,7 @@ public sealed class AtomicFileTargetTests : IDisposable
         // with a JSON file and replaced a symbolic link instead of writing its target.
         Skip.IfNot(OperatingSystem.IsLinux(), "mkfifo and statx are Linux here");
         var fifo = _temp.File("report.json");
-        MakeFifo(fifo);
+        Fifos.Make(fifo);
         var ex = Assert.Throws<PathRefusedException>(() => SomeReport().WriteJson(fifo));
         Assert.Contains("FIFO", ex.Message);
         Assert.Equal(FileKind.Fifo, FileKinds.Of(fifo));

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SigLip.Data;
 using SigLip.Reference.IO;
 using SigLip.Reference.IO.Golden;
@@ -20,12 +19,6 @@ public sealed class ContainedPathTests : IDisposable
 
     private string Dir(string name) { var d = _temp.File(name); Directory.CreateDirectory(d); return d; }
 
-    private static void MakeFifo(string path)
-    {
-        using var p = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
-    }
 
     [SkippableFact]
     public void The_helper_refuses_dotdot_links_out_absolute_and_non_regular_files()
@@ -39,7 +32,7 @@ public sealed class ContainedPathTests : IDisposable
         File.CreateSymbolicLink(Path.Combine(inside, "out-link"), outside);                   // a folder link leaving
         File.CreateSymbolicLink(Path.Combine(inside, "sub", "deep"), Path.Combine(outside)); // sub/deep/.. is outside's parent
         File.CreateSymbolicLink(Path.Combine(inside, "good-link"), "ok.txt");
-        MakeFifo(Path.Combine(inside, "pipe"));
+        Fifos.Make(Path.Combine(inside, "pipe"));
 
         Assert.Equal(Path.Combine(inside, "ok.txt"), ContainedPath.Resolve(inside, "good-link", "test"));
         Assert.Equal(Path.Combine(inside, "ok.txt"), ContainedPath.Resolve(inside, "sub/../ok.txt", "test"));
@@ -71,7 +64,7 @@ public sealed class ContainedPathTests : IDisposable
         File.WriteAllBytes(Path.Combine(dir, GoldenFormat.ExpectedFile), [1, 2, 3]);
         // Outside: a FIFO. Reading it to hash it would block this test forever.
         var fifo = _temp.File("outside-pipe");
-        MakeFifo(fifo);
+        Fifos.Make(fifo);
         File.WriteAllText(Path.Combine(cases, GoldenFormat.ManifestFile), """
             {"format": "1", "generator": "t", "cases": [{"name": "case-a", "kind": "model", "covers": "x",
               "files": {"../../outside-pipe": "00"}}]}
@@ -91,7 +84,7 @@ public sealed class ContainedPathTests : IDisposable
         var folder = Dir("data");
         File.WriteAllText(_temp.File("outside.png"), "not really");
         File.CreateSymbolicLink(Path.Combine(folder, "cat.png"), _temp.File("outside.png"));
-        MakeFifo(Path.Combine(folder, "pipe.png"));
+        Fifos.Make(Path.Combine(folder, "pipe.png"));
         File.WriteAllLines(Path.Combine(folder, "captions.jsonl"),
             ["{\"image\": \"cat.png\", \"caption\": \"a cat\"}", "{\"image\": \"pipe.png\", \"caption\": \"a pipe\"}"]);
         var data = new ImageCaptionFolder(folder, imageSize: 8, shuffleBuffer: 1, maxSkipReasons: 10);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SigLip.Data;
 using SigLip.Reference.IO;
 using SigLip.Reference.IO.Golden;
@@ -19,14 +18,7 @@ public sealed class InputFileTests : IDisposable
     private readonly TempFolder _temp = new();
     public void Dispose() => _temp.Dispose();
 
-    private string Fifo(string name)
-    {
-        string path = _temp.File(name);
-        using var p = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
-        return path;
-    }
+    private string Fifo(string name) => Fifos.Make(_temp.File(name));
 
     private string LinkToDevZero(string name)
     {

@@ -83,12 +83,6 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         return Path.Combine(run, "step-000001");
     }
 
-    private static void Mkfifo(string path)
-    {
-        using var p = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
-    }
 
     private static void CopyFolder(string from, string to)
     {
@@ -153,7 +147,7 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         Layout();
         string checkpoint = TrainedCheckpoint();
         string fifo = Path.Combine(Out, "report.json");
-        Mkfifo(fifo);
+        Fifos.Make(fifo);
         string text = AssertFailsChangingNothing("eval", "--checkpoint", checkpoint, "--report", fifo);
         Assert.Contains("FIFO", text);
     }
@@ -163,7 +157,7 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
     {
         Layout();
         string fifo = Path.Combine(Out, "explain.json");
-        Mkfifo(fifo);
+        Fifos.Make(fifo);
         string text = AssertFailsChangingNothing("explain", "--out", Path.Combine(Out, "plots"), "--json", fifo);
         Assert.Contains("FIFO", text);
     }
@@ -245,7 +239,7 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         Layout();
         string caseDir = Path.Combine(Out, "case");
         Directory.CreateDirectory(caseDir);
-        Mkfifo(Path.Combine(caseDir, "expected.safetensors"));
+        Fifos.Make(Path.Combine(caseDir, "expected.safetensors"));
         string text = AssertFailsChangingNothing("golden", "generate", "--checkpoint", fixture, "--inputs", Path.Combine(fixture, "expected.safetensors"), "--out", caseDir);
         Assert.Contains("FIFO", text);
     }
@@ -321,7 +315,7 @@ public sealed class FailedCommandsChangeNothingTests(ITestOutputHelper output) :
         Assert.Contains(FolderSnapshot.Take(_root.Path).ChangesSince(touched), c => c.StartsWith("changed work/README.md", StringComparison.Ordinal) && c.Contains("sha256"));
 
         var edited = FolderSnapshot.Take(_root.Path);
-        Mkfifo(Path.Combine(Tmp, "pipe"));
+        Fifos.Make(Path.Combine(Tmp, "pipe"));
         File.Delete(Path.Combine(Work, "src", "data.bin"));
         var changes = FolderSnapshot.Take(_root.Path).ChangesSince(edited);
         Assert.Contains(changes, c => c.StartsWith("added tmp/pipe (a FIFO", StringComparison.Ordinal));
