@@ -99,5 +99,15 @@ public sealed class ModelSizeTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("--max-length 2147483647", err);
         Assert.Contains("or less", err);
+        // One row of 2^31-1 ids is about 16 GiB: what fails is the most one array holds, not memory ("more than 8 EiB" was wrong).
+        Assert.Contains($"over the {Array.MaxLength:N0} ids one array holds", err);
+        Assert.DoesNotContain("EiB", err);
+    }
+
+    [Fact]
+    public void Token_rows_that_fit_one_array_but_not_memory_say_what_they_need()
+    {
+        var ex = Assert.Throws<ModelSizeException>(() => ModelSize.CheckTokenIdsFit(1000, 1_000_000, maxBytes: null, availableBytes: 1L << 30));
+        Assert.Equal("--max-length 1000000: 1,000 text(s) of 1,000,000 ids need about 7.5 GiB, but 1.0 GiB is available to this process; use --max-length 134,217 or less (SigLIP checkpoints use 64).", ex.Message);
     }
 }

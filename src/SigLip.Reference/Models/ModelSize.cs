@@ -253,6 +253,10 @@ public static class ModelSize
     public static void CheckTokenIdsFit(long rows, long maxLength, long? maxBytes, string option = "--max-length", long? availableBytes = null)
     {
         long elements = rows > 0 && maxLength > Array.MaxLength / rows ? long.MaxValue : rows * maxLength;
+        // The ids are one [rows, maxLength] array: past Array.MaxLength elements it cannot exist, whatever the memory.
+        if (elements > Array.MaxLength)
+            throw new ModelSizeException($"{option} {maxLength}: {rows:N0} text(s) of {maxLength:N0} ids are {SaturatingMultiply(rows, maxLength):N0} ids, over the {Array.MaxLength:N0} ids one array holds; " +
+                                         $"use {option} {Array.MaxLength / Math.Max(1, rows):N0} or less (SigLIP checkpoints use 64).");
         long needs = elements == long.MaxValue ? long.MaxValue : SaturatingMultiply(elements, sizeof(int) * 2);
         long available = Math.Min(availableBytes ?? AvailableBytes(), maxBytes ?? long.MaxValue);
         if (elements <= Array.MaxLength && needs <= available) return;
