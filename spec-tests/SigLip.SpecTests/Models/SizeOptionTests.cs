@@ -99,6 +99,18 @@ public sealed class SizeOptionTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("or less", error);
     }
 
+    [Fact]
+    public void Eval_refuses_images_per_class_over_the_max_memory_given()
+    {
+        // 1,000 images per class of the built-in data fit in memory here, but not in 1M.
+        string folder = _temp.File("checkpoint");
+        var config = BuiltInRecipe.Config();
+        HfCheckpoint.Save(folder, config, ModelInit.Random(config, seed: 0), SafeTensorDType.F32);
+        string error = Refused("eval", "--checkpoint", folder, "--images-per-class", "1000", "--max-memory", "1M");
+        Assert.Contains("--images-per-class 1,000", error);
+        Assert.Contains("is the --max-memory given", error);
+    }
+
     // ----- the batch-size experiment -----
 
     [Fact]

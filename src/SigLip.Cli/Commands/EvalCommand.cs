@@ -29,10 +29,11 @@ internal static class EvalCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the evaluation images (built-in) or of the folder's order.", DefaultValueFactory = _ => 1000 };
         var spiece = new Option<string?>("--spiece") { Description = "SentencePiece model for the texts. Default: spiece.model beside the checkpoint; else the built-in word tokenizer for a model trained on the built-in data; else the hashing word tokenizer (as `siglip train --data` uses)." };
         var report = new Option<string?>("--report") { Description = "Write the results as JSON to this file." };
+        var maxMemory = SizeCliOptions.MaxMemory();
         var command = new Command("eval", "Zero-shot classification and image-text retrieval (recall@1/5/10 both ways) of a checkpoint.");
         command.Options.Add(checkpoint);
         backendOptions.AddTo(command);
-        foreach (var o in new Option[] { data, limit, perClass, seed, spiece, report }) command.Options.Add(o);
+        foreach (var o in new Option[] { data, limit, perClass, seed, spiece, report, maxMemory }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var watch = Stopwatch.StartNew();
@@ -41,7 +42,7 @@ internal static class EvalCommand
             // The built-in test images are all held at once: refuse a count that cannot fit before loading anything.
             if (parse.GetValue(data) is null)
                 BuiltInEvaluation.CheckFits(parse.GetValue(perClass), new ShapesDatasetOptions(ImageSize: HfConfig.Read(Path.Combine(folder, HfCheckpoint.ConfigFileName)).Vision.ImageSize),
-                    maxBytes: null, "--images-per-class");
+                    SizeCliOptions.Parse(parse, maxMemory), "--images-per-class");
             var loaded = HfCheckpoint.Load(folder);
             var tokenizer = ChooseTokenizer(folder, parse.GetValue(spiece), loaded.Config.Text.VocabSize);
             using var started = backendOptions.Start(parse);
