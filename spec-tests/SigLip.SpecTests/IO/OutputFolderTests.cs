@@ -36,6 +36,18 @@ public sealed class OutputFolderTests : IDisposable
         Assert.Contains("does not exist", Assert.Throws<PathRefusedException>(() => AtomicFile.CheckFolderWritable(dangling, "--out")).Message);
     }
 
+    [SkippableFact]
+    public void A_cycle_of_symbolic_links_is_refused_by_every_check_naming_it()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "symbolic links");
+        string a = _temp.File("a"), b = _temp.File("b");
+        File.CreateSymbolicLink(a, b);
+        File.CreateSymbolicLink(b, a);
+        Assert.Contains("it is a cycle of symbolic links", Assert.Throws<PathRefusedException>(() => AtomicFile.CheckWritable(a)).Message);
+        Assert.Contains("it is a cycle of symbolic links", Assert.Throws<PathRefusedException>(() => AtomicFile.CheckFolderWritable(a, "--out")).Message);
+        Assert.Contains("it is a cycle of symbolic links", Assert.Throws<PathRefusedException>(() => InputFile.CheckReadable(a, "a test file")).Message);
+    }
+
     [Theory]
     [InlineData("train", "--steps", "1")]
     [InlineData("golden", "generate")]

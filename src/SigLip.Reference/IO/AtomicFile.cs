@@ -66,18 +66,9 @@ public static class AtomicFile
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
-        var kind = FileKinds.Of(full);
-        string? target = null;
-        if (kind == FileKind.SymbolicLink)
-        {
-            var resolved = File.ResolveLinkTarget(full, returnFinalTarget: true);
-            target = resolved?.FullName;
-            kind = target is null ? FileKind.Missing : FileKinds.Of(target);
-            if (kind == FileKind.Missing)
-                throw new PathRefusedException($"Refusing {option} {full}: it is a symbolic link whose target ({target ?? "unknown"}) does not exist; give a folder, or point the link at one.", full);
-        }
-        if (kind is FileKind.Missing or FileKind.Directory) return;
-        throw new PathRefusedException($"Refusing {option} {full}: {(target is null ? "it is" : $"it is a symbolic link to {target}, which is")} {FileKinds.Describe(kind)}; " +
+        var kind = FileKinds.OfTarget(full, out var target);
+        if (kind == FileKind.Directory || kind == FileKind.Missing && target is null) return;
+        throw new PathRefusedException($"Refusing {option} {full}: {FileKinds.DescribeTarget(kind, target)}; " +
                                        $"{option} names a folder (an existing one, or a new path that is created).", full);
     }
 
@@ -87,19 +78,11 @@ public static class AtomicFile
     /// </summary>
     private static string WritableTarget(string full)
     {
-        var kind = FileKinds.Of(full);
-        if (kind == FileKind.SymbolicLink)
-        {
-            var target = File.ResolveLinkTarget(full, returnFinalTarget: true);
-            if (target is null || !target.Exists && !Directory.Exists(target.FullName))
-                throw new PathRefusedException($"Refusing to write {full}: it is a symbolic link whose target ({target?.FullName ?? "unknown"}) does not exist; write to a regular file, or point the link at an existing file.", full);
-            var targetKind = FileKinds.Of(target.FullName);
-            if (targetKind != FileKind.RegularFile)
-                throw new PathRefusedException($"Refusing to write {full}: it is a symbolic link to {target.FullName}, which is {FileKinds.Describe(targetKind)}; only a regular file (or a new path) is replaced.", full);
-            return target.FullName;
-        }
-        if (kind is FileKind.Missing or FileKind.RegularFile) return full;
-        throw new PathRefusedException($"Refusing to write {full}: it is {FileKinds.Describe(kind)}, and only a regular file (or a new path) is replaced; give a file path instead.", full);
+        var kind = FileKinds.OfTarget(full, out var target);
+        if (kind == FileKind.RegularFile) return target ?? full;
+        if (kind == FileKind.Missing && target is null) return full;
+        throw new PathRefusedException($"Refusing to write {full}: {FileKinds.DescribeTarget(kind, target)}, and only a regular file (or a new path) is replaced; " +
+                                       "give a file path instead (a link must point at an existing regular file).", full);
     }
 
     /// <summary>Writes UTF-8 text (no byte-order mark) atomically.</summary>

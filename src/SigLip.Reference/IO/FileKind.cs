@@ -41,6 +41,31 @@ public static class FileKinds
         return FileKind.RegularFile;
     }
 
+    /// <summary>
+    /// What <paramref name="path"/> finally names, following symbolic links (stat semantics): the kind of the final
+    /// target, with that target in <paramref name="linkTarget"/> (null when the path is not a link). A dangling link
+    /// is <see cref="FileKind.Missing"/> with its target; a cycle of links is <see cref="FileKind.SymbolicLink"/> with
+    /// no target. <see cref="DescribeTarget"/> says it in words.
+    /// </summary>
+    public static FileKind OfTarget(string path, out string? linkTarget)
+    {
+        linkTarget = null;
+        var kind = Of(path);
+        if (kind != FileKind.SymbolicLink) return kind;
+        FileSystemInfo? target;
+        try { target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true); }
+        catch (IOException) { return FileKind.SymbolicLink; } // a cycle: the links never reach anything else
+        if (target is null) return FileKind.Missing;
+        linkTarget = target.FullName;
+        return Of(linkTarget);
+    }
+
+    /// <summary>"it is a FIFO (named pipe)", "it is a symbolic link to /dev/zero, which is a character device", ... for <see cref="OfTarget"/>'s result.</summary>
+    public static string DescribeTarget(FileKind kind, string? linkTarget) =>
+        linkTarget is null
+            ? kind == FileKind.SymbolicLink ? "it is a cycle of symbolic links" : $"it is {Describe(kind)}"
+            : kind == FileKind.Missing ? $"it is a symbolic link to {linkTarget}, which does not exist" : $"it is a symbolic link to {linkTarget}, which is {Describe(kind)}";
+
     /// <summary>"a character device" etc., for messages.</summary>
     public static string Describe(FileKind kind) => kind switch
     {

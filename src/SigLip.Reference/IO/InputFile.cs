@@ -22,18 +22,8 @@ public static class InputFile
     public static string? Problem(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var kind = FileKinds.Of(path);
-        if (kind == FileKind.SymbolicLink)
-        {
-            FileSystemInfo? target;
-            try { target = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true); }
-            catch (IOException) { return "it is a cycle of symbolic links"; }
-            if (target is null || FileKinds.Of(target.FullName) is var final && final == FileKind.Missing)
-                return $"it is a symbolic link to {target?.FullName ?? "nothing"}, which does not exist";
-            kind = FileKinds.Of(target.FullName);
-            return kind is FileKind.RegularFile ? null : $"it is a symbolic link to {target.FullName}, which is {FileKinds.Describe(kind)}";
-        }
-        return kind is FileKind.RegularFile or FileKind.Missing ? null : $"it is {FileKinds.Describe(kind)}";
+        var kind = FileKinds.OfTarget(path, out var target);
+        return kind == FileKind.RegularFile || kind == FileKind.Missing && target is null ? null : FileKinds.DescribeTarget(kind, target);
     }
 
     /// <summary><see cref="File.ReadAllBytes"/> after <see cref="CheckReadable"/>.</summary>
